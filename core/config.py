@@ -1,0 +1,32 @@
+"""Where vecscope keeps things. Every path can be overridden by an environment variable,
+so tests, CI and several deployments never share state by accident."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path       # bundled / imported corpora
+    labels_path: Path    # the one labels CSV (the eval set)
+    cache_dir: Path      # embeddings, maps, indexes
+    models_yaml: Path    # model registry
+    models_dir: Path     # local model folders the app may load from
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        def path(var: str, default: Path) -> Path:
+            return Path(os.environ.get(var) or default).expanduser()
+
+        var = path("VECSCOPE_VAR_DIR", ROOT / "var")
+        return cls(
+            data_dir=path("VECSCOPE_DATA_DIR", ROOT / "data" / "demo"),
+            labels_path=path("VECSCOPE_LABELS", var / "labels.csv"),
+            cache_dir=path("VECSCOPE_CACHE_DIR", var / "cache"),
+            models_yaml=path("VECSCOPE_MODELS_YAML", ROOT / "data" / "models.yaml"),
+            models_dir=path("VECSCOPE_MODELS_DIR", var / "models"),
+        )

