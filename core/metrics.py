@@ -1,0 +1,333 @@
+"""Retrieval metrics over graded relevance judgements (pure functions, no streamlit).
+
+Conventions (see DESIGN.md, "Metrics" and "Labels = the eval set"):
+
+* Grades: 2 relevant, 1 partly relevant, 0 irrelevant, -1 can't judge.
+* ``ranked`` is a sequence of doc ids, best first. ``grades`` maps *every judged doc of the
+  query* (retrieved or not) to its grade.
+* A doc missing from ``grades`` is unjudged and counts as irrelevant (gain 0).
+* A doc is *relevant* for the binary metrics (MRR, recall, precision, hit rate) when
+  ``grade >= min_grade`` (default 1, so "partly" counts). ``min_grade`` must be >= 1, so a
+  -1 ("can't judge") is never relevant.
+* The gain of a doc for nDCG is ``max(grade, 0)``: -1 contributes nothing.
+* -1 counts as *judged* for ``judged_at_k`` only.
+* If a doc id occurs more than once in ``ranked`` only its first occurrence can earn gain or
+  count as relevant; later copies keep their positions but score as irrelevant, so no
+  metric can exceed 1 because of a duplicated result.
+* Ranks are 1-based: the first doc has rank 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ndcg_at_k",
+    "mrr_at_k",
+    "recall_at_k",
+    "precision_at_k",
+    "hit_rate_at_k",
+    "judged_at_k",
+    "METRICS",
+    "DEFAULT_METRICS",
+    "parse_metric",
+    "evaluate_run",
+    "summarise",
+    "paired_bootstrap",
+]
+
+DocId = Hashable
+Grades = Mapping[DocId, int]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_inputs(ranked: Sequence[DocId], grades: Grades, k: int) -> None:
+    if isinstance(ranked, (str, bytes)):
+        raise TypeError("ranked must be a sequence of doc ids, not a single string")
+    if not isinstance(grades, Mapping):
+        raise TypeError(f"grades must be a mapping doc_id -> grade, got {type(grades).__name__}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+
+
+def _check_min_grade(min_grade: int) -> None:
+    if isinstance(min_grade, bool) or not isinstance(min_grade, (int, np.integer)) or min_grade < 1:
+        raise ValueError(f"min_grade must be an integer >= 1, got {min_grade!r}")
+
+
+def _first_occurrences(ranked: Sequence[DocId], k: int) -> list[DocId | None]:
+    """Top-k of ``ranked`` with repeated doc ids replaced by ``None`` (scores as unjudged)."""
+    seen: set = set()
+    out: list[DocId | None] = []
+    for doc in ranked[:k]:
+        if doc in seen:
+            out.append(None)
+        else:
+            seen.add(doc)
+            out.append(doc)
+    return out
+
+
+def _gain(grades: Grades, doc: DocId | None) -> float:
+    if doc is None:
+        return 0.0
+    g = grades.get(doc)
+    return float(g) if g is not None and g > 0 else 0.0
+
+
+def _is_relevant(grades: Grades, doc: DocId | None, min_grade: int) -> bool:
+    if doc is None:
+        return False
+    g = grades.get(doc)
+    return g is not None and g >= min_grade
+
+
+def _n_relevant(grades: Grades, min_grade: int) -> int:
+    return sum(1 for g in grades.values() if g is not None and g >= min_grade)
+
+
+# --------------------------------------------------------------------------- per-query
+
+
+def ndcg_at_k(ranked: Sequence[DocId], grades: Grades, k: int) -> float:
+    """Normalised discounted cumulative gain with linear graded gains.
+
+    ``DCG@k  = sum_{i=1..min(k, n)} gain(d_i) / log2(i + 1)``, ``gain = max(grade, 0)``
+
+    ``IDCG@k`` is the DCG@k of the ideal ranking: *all* judged grades of the query (retrieved
+    or not) sorted descending. ``nDCG@k = DCG@k / IDCG@k``.
+
+    Returns ``nan`` when the query has no positive grade (IDCG = 0: undefined).
+    """
+    _check_inputs(ranked, grades, k)
+    ideal = sorted((float(g) for g in grades.values() if g is not None and g > 0), reverse=True)[:k]
+    if not ideal:
+        return math.nan
+    idcg = sum(g / math.log2(i + 1) for i, g in enumerate(ideal, start=1))
+    dcg = sum(
+        _gain(grades, doc) / math.log2(i + 1)
+        for i, doc in enumerate(_first_occurrences(ranked, k), start=1)
+    )
+    return dcg / idcg
+
+
+def mrr_at_k(ranked: Sequence[DocId], grades: Grades, k: int, min_grade: int = 1) -> float:
+    """Reciprocal rank of the first relevant doc in the top k.
+
+    ``RR@k = 1 / rank`` of the first ``d_i`` (i <= k) with ``grade >= min_grade``; 0 if none.
+    (MRR is the mean of RR over queries, see :func:`summarise`.)
+    """
+    _check_inputs(ranked, grades, k)
+    _check_min_grade(min_grade)
+    for i, doc in enumerate(_first_occurrences(ranked, k), start=1):
+        if _is_relevant(grades, doc, min_grade):
+            return 1.0 / i
+    return 0.0
+
+
+def recall_at_k(ranked: Sequence[DocId], grades: Grades, k: int, min_grade: int = 1) -> float:
+    """Share of the query's relevant judged docs that appear in the top k.
+
+    ``Recall@k = |{relevant docs in top k}| / |{judged docs with grade >= min_grade}|``
+
+    Returns ``nan`` when the query has no relevant judged doc.
+    """
+    _check_inputs(ranked, grades, k)
+    _check_min_grade(min_grade)
+    n_rel = _n_relevant(grades, min_grade)
+    if n_rel == 0:
+        return math.nan
+    hits = sum(_is_relevant(grades, d, min_grade) for d in _first_occurrences(ranked, k))
+    return hits / n_rel
+
+
+def precision_at_k(ranked: Sequence[DocId], grades: Grades, k: int, min_grade: int = 1) -> float:
+    """Share of the k positions holding a relevant doc.
+
+    ``Precision@k = |{relevant docs in top k}| / k`` -- always divided by k, so a ranking
+    shorter than k is penalised for the empty positions.
+    """
+    _check_inputs(ranked, grades, k)
+    _check_min_grade(min_grade)
+    hits = sum(_is_relevant(grades, d, min_grade) for d in _first_occurrences(ranked, k))
+    return hits / k
+
+
+def hit_rate_at_k(ranked: Sequence[DocId], grades: Grades, k: int, min_grade: int = 1) -> float:
+    """1.0 if any of the top k is relevant (``grade >= min_grade``), else 0.0.
+
+    ``HitRate@k = 1[ |{relevant docs in top k}| > 0 ]``
+    """
+    _check_inputs(ranked, grades, k)
+    _check_min_grade(min_grade)
+    return 1.0 if any(_is_relevant(grades, d, min_grade) for d in ranked[:k]) else 0.0
+
+
+def judged_at_k(ranked: Sequence[DocId], grades: Grades, k: int) -> float:
+    """Label coverage of the top k: how far the other metrics can be trusted.
+
+    ``Judged@k = |{i <= min(k, n) : d_i has any grade, -1 included}| / min(k, n)``
+    where n = len(ranked); 0.0 for an empty ranking.
+    """
+    _check_inputs(ranked, grades, k)
+    top = ranked[:k]
+    if len(top) == 0:
+        return 0.0
+    return sum(1 for d in top if d in grades) / len(top)
+
+
+# --------------------------------------------------------------------------- registry
+
+MetricFn = Callable[[Sequence[DocId], Grades, int, int], float]
+
+#: name -> ``fn(ranked, grades, k, min_grade)``; graded / coverage metrics ignore min_grade.
+METRICS: dict[str, MetricFn] = {
+    "ndcg": lambda ranked, grades, k, min_grade=1: ndcg_at_k(ranked, grades, k),
+    "mrr": mrr_at_k,
+    "recall": recall_at_k,
+    "precision": precision_at_k,
+    "hit_rate": hit_rate_at_k,
+    "judged": lambda ranked, grades, k, min_grade=1: judged_at_k(ranked, grades, k),
+}
+
+DEFAULT_METRICS: tuple[str, ...] = ("ndcg@10", "mrr@10", "recall@10", "hit_rate@5", "judged@10")
+
+
+def parse_metric(spec: str) -> tuple[str, int]:
+    """``"ndcg@10"`` -> ``("ndcg", 10)``. Raises ValueError for an unknown name or bad k."""
+    if not isinstance(spec, str) or spec.count("@") != 1:
+        raise ValueError(f"metric must look like 'name@k' (e.g. 'ndcg@10'), got {spec!r}")
+    name, k_str = (s.strip() for s in spec.split("@"))
+    name = name.lower()
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r} in {spec!r}; known: {', '.join(METRICS)}")
+    if not k_str.isdigit() or int(k_str) < 1:
+        raise ValueError(f"k must be a positive integer in {spec!r}")
+    return name, int(k_str)
+
+
+def evaluate_run(
+    run: Mapping[Hashable, Sequence[DocId]],
+    qrels: Mapping[Hashable, Grades],
+    metrics: Iterable[str] = DEFAULT_METRICS,
+    min_grade: int = 1,
+) -> pd.DataFrame:
+    """Score a run (qid -> ranked doc ids) against qrels (qid -> {doc_id: grade}).
+
+    One row per query of ``qrels`` (index ``qid``, in qrels order), one column per metric spec
+    (as given, e.g. ``"ndcg@10"``). The evaluated queries are exactly those of ``qrels``: a
+    query of qrels missing from ``run`` is scored with an empty ranking; a query of ``run``
+    without judgements is not scored (there is nothing to grade it against).
+    """
+    specs = list(metrics)
+    if len(set(specs)) != len(specs):
+        raise ValueError(f"duplicate metric names in {specs}")
+    parsed = [(spec, *parse_metric(spec)) for spec in specs]
+    _check_min_grade(min_grade)
+
+    rows = []
+    qids = list(qrels.keys())
+    for qid in qids:
+        grades = qrels[qid]
+        ranked = run.get(qid, ())
+        if ranked is None:
+            ranked = ()
+        if not isinstance(ranked, (str, bytes)):
+            ranked = list(ranked)
+        rows.append([METRICS[name](ranked, grades, k, min_grade) for _, name, k in parsed])
+
+    df = pd.DataFrame(rows, columns=specs, index=pd.Index(qids, name="qid"), dtype=float)
+    return df
+
+
+def summarise(per_query: pd.DataFrame) -> dict[str, float]:
+    """Mean of each metric column over queries, ignoring nan (undefined for that query).
+
+    ``{column: nanmean(column), ..., "n_queries": number of rows}``. A column that is nan for
+    every query summarises to nan.
+    """
+    out: dict[str, float] = {}
+    for col in per_query.columns:
+        vals = per_query[col].to_numpy(dtype=float)
+        finite = vals[~np.isnan(vals)]
+        out[str(col)] = float(finite.mean()) if finite.size else math.nan
+    out["n_queries"] = int(len(per_query))
+    return out
+
+
+# --------------------------------------------------------------------------- significance
+
+
+def paired_bootstrap(
+    a: Sequence[float] | np.ndarray | pd.Series,
+    b: Sequence[float] | np.ndarray | pd.Series,
+    n_resamples: int = 10000,
+    seed: int | None = 0,
+    ci: float = 0.95,
+) -> dict[str, float]:
+    """Paired bootstrap of the mean per-query difference ``d = b - a``.
+
+    ``a`` and ``b`` are per-query scores of two systems on the same queries, position by
+    position (two pandas Series are aligned on their index first; their index sets must be
+    equal). Pairs where either score is nan are dropped.
+
+    * ``mean_diff = mean(d)``
+    * resample the n queries with replacement ``n_resamples`` times: ``m_r = mean(d[idx_r])``
+    * ``lo, hi`` = the ``(1-ci)/2`` and ``(1+ci)/2`` percentiles of ``m_r`` (percentile CI)
+    * ``p_value`` (two-sided, H0: mean 0) =
+      ``(1 + #{r : |m_r - mean_diff| >= |mean_diff|}) / (1 + n_resamples)``
+      (the bootstrap distribution shifted to the null; never exactly 0)
+
+    Returns ``{"mean_diff", "lo", "hi", "p_value", "n"}`` where n is the number of pairs
+    used; with no usable pair all values but n are nan. Deterministic for a given seed.
+    """
+    if isinstance(a, pd.Series) and isinstance(b, pd.Series):
+        if not a.index.is_unique or not b.index.is_unique:
+            raise ValueError("paired_bootstrap: Series indexes must be unique")
+        if set(a.index) != set(b.index):
+            raise ValueError("paired_bootstrap: a and b are scored on different queries")
+        b = b.reindex(a.index)
+    xa = np.asarray(a, dtype=float).ravel()
+    xb = np.asarray(b, dtype=float).ravel()
+    if xa.shape != xb.shape:
+        raise ValueError(f"paired_bootstrap: a and b differ in length ({xa.size} vs {xb.size})")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be an integer >= 1, got {n_resamples!r}")
+    if not 0.0 < ci < 1.0:
+        raise ValueError(f"ci must be in (0, 1), got {ci!r}")
+
+    keep = ~(np.isnan(xa) | np.isnan(xb))
+    d = xb[keep] - xa[keep]
+    n = int(d.size)
+    if n == 0:
+        return {"mean_diff": math.nan, "lo": math.nan, "hi": math.nan, "p_value": math.nan, "n": 0}
+
+    mean_diff = float(d.mean())
+    rng = np.random.default_rng(seed)
+    # Resample in chunks so memory stays bounded (~4M indices) for large query sets.
+    chunk = max(1, 4_000_000 // n)
+    means = np.empty(n_resamples, dtype=float)
+    for start in range(0, n_resamples, chunk):
+        stop = min(start + chunk, n_resamples)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = d[idx].mean(axis=1)
+
+    alpha = (1.0 - ci) / 2.0
+    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+    # Tolerance so float noise in the resampled means of a constant d does not count as extreme.
+    tol = 1e-12 * max(1.0, abs(mean_diff))
+    extreme = np.abs(means - mean_diff) >= abs(mean_diff) - tol
+    p_value = (1.0 + float(np.count_nonzero(extreme))) / (1.0 + n_resamples)
+    return {
+        "mean_diff": mean_diff,
+        "lo": float(lo),
+        "hi": float(hi),
+        "p_value": float(min(p_value, 1.0)),
+        "n": n,
+    }
