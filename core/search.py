@@ -47,20 +47,29 @@ def prepare_query(text: str | None) -> tuple[str, str]:
     return text, ""
 
 
-def filter_positions(frame: pd.DataFrame, filters: dict[str, list[str]] | None) -> np.ndarray | None:
-    """Row positions matching every {column: allowed values} filter; None = no filter."""
-    active = {c: v for c, v in (filters or {}).items() if v}
+def filter_positions(frame: pd.DataFrame, filters: dict | None) -> np.ndarray | None:
+    """Row positions matching every filter; None = no filter. A filter is either
+    {column: [allowed values]} or {column: (low, high)} for a numeric range."""
+    active = {c: v for c, v in (filters or {}).items() if v is not None and len(v)}
     if not active:
         return None
     mask = np.ones(len(frame), bool)
-    for col, allowed in active.items():
-        mask &= frame[col].isin(allowed).to_numpy()
+    for col, rule in active.items():
+        if isinstance(rule, tuple):
+            values = pd.to_numeric(frame[col], errors="coerce").to_numpy()
+            mask &= (values >= rule[0]) & (values <= rule[1])
+        else:
+            mask &= frame[col].isin(rule).to_numpy()
     return np.flatnonzero(mask)
 
 
-def search_vector(ci: CorpusIndex, qvec: np.ndarray, k: int,
-                  filters: dict[str, list[str]] | None = None) -> pd.DataFrame:
+def search_vector(ci: CorpusIndex, qvec: np.ndarray, k: int, filters: dict | None = None,
+                  exclude: int | None = None) -> pd.DataFrame:
+    """Top-k rows for a query vector; `exclude` drops one row position (a channel's own
+    vector when looking for its neighbours)."""
     subset = filter_positions(ci.corpus.frame, filters)
+    if exclude is not None:
+        subset = np.setdiff1d(np.arange(len(ci.corpus)) if subset is None else subset, [exclude])
     if subset is not None and len(subset) == 0:
         return _results(ci, np.zeros(0), np.zeros(0, np.int64))
     scores, positions = ci.index.search(qvec.reshape(1, -1), k, subset)
@@ -69,9 +78,14 @@ def search_vector(ci: CorpusIndex, qvec: np.ndarray, k: int,
 
 
 def search(ci: CorpusIndex, encoder: Encoder, query: str, k: int = 10,
-           filters: dict[str, list[str]] | None = None) -> pd.DataFrame:
+           filters: dict | None = None) -> pd.DataFrame:
     qvec = l2_normalise(encoder.encode([query], "query"))[0]
     return search_vector(ci, qvec, k, filters)
+
+
+def list_changes(before: list[str], after: list[str]) -> tuple[list[str], list[str]]:
+    """(ids that entered, ids that left) when a ranked list changes, in rank order."""
+    return [d for d in after if d not in set(before)], [d for d in before if d not in set(after)]
 
 
 def _results(ci: CorpusIndex, scores: np.ndarray, positions: np.ndarray) -> pd.DataFrame:

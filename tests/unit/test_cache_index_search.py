@@ -73,3 +73,20 @@ def test_empty_query_is_refused_and_long_query_is_cut_with_a_note():
     text, note = prepare_query("слово " * 2000)
     assert len(text) <= MAX_QUERY_CHARS and "11 999" in note
     assert prepare_query(" кот ") == ("кот", "")
+
+
+def test_neighbours_exclude_self_and_respect_numeric_ranges(tmp_path, keyword_encoder):
+    path = tmp_path / "channels.csv"
+    path.write_text("id,title,about,pinned_text,category,subscribers\n"
+                    "c1,Крипта сегодня,курс биткоина,,Финансы,5000\n"
+                    "c2,Крипта завтра,биткоин и эфир,,Финансы,900000\n"
+                    "c3,Биткоин для всех,курс биткоина каждый день,,Финансы,20000\n", encoding="utf-8")
+    from core.corpora import load_corpus
+    from core.search import list_changes, search_vector
+    corpus = load_corpus(path, "channels")
+    ci = build_corpus_index(corpus, keyword_encoder, EmbeddingCache(tmp_path, keyword_encoder.id))
+    res = search_vector(ci, ci.vectors[0], 5, exclude=0)
+    assert "c1" not in set(res["id"]) and len(res) == 2
+    small = search_vector(ci, ci.vectors[0], 5, filters={"subscribers": (0, 100_000)}, exclude=0)
+    assert list(small["id"]) == ["c3"]
+    assert list_changes(["a", "b", "c"], ["b", "d", "a"]) == (["d"], ["c"])

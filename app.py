@@ -1,0 +1,16 @@
+"""vecscope: the frame. Page config, shared sidebar, navigation; pages do the rest."""
+import streamlit as st
+
+from pages._state import APP_MARKER, sidebar
+
+st.set_page_config(page_title="vecscope", page_icon=":material/travel_explore:", layout="wide")
+st.session_state[APP_MARKER] = True   # pages redirect here when opened before the frame ran
+
+pages = [
+    st.Page("pages/search.py", title="Поиск", icon=":material/search:", default=True),
+    st.Page("pages/channels.py", title="Каналы", icon=":material/hub:"),
+    st.Page("pages/labels.py", title="Разметка", icon=":material/fact_check:"),
+]
+sidebar()
+pg = st.navigation(pages)
+pg.run()

@@ -1,0 +1,103 @@
+"""Streamlit caching around core loaders. Keys are cheap strings (paths, mtimes, hashes);
+big objects pass as `_`-prefixed arguments so Streamlit never hashes or copies them
+(STYLE.md M2/M3). Everything cached here is read-only and shared by all sessions."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core import corpora
+from core import registry as reg
+from core.cache import EmbeddingCache, count_missing, embed_cached
+from core.config import Settings
+from core.encoders import Encoder, l2_normalise
+from core.labels import LabelStore
+from core.search import CorpusIndex, build_corpus_index
+
+
+def mtime(path: str | Path) -> str:
+    """Cache key for a file's version: changes when the file is edited or replaced."""
+    try:
+        st_ = os.stat(path)
+    except FileNotFoundError:
+        return "missing"
+    return f"{st_.st_mtime_ns}:{st_.st_size}"
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def registry(models_yaml: str, version: str):
+    return reg.load_registry(models_yaml)
+
+
+@st.cache_resource(show_spinner="Загружаем модель…", max_entries=4)
+def encoder(name: str, models_yaml: str, models_dirs: tuple[str, ...], version: str) -> Encoder:
+    _, specs = reg.load_registry(models_yaml)
+    spec = next(s for s in specs if s.name == name)
+    return reg.load_encoder(spec, specs, [Path(d) for d in models_dirs])
+
+
+def current_encoder(s: Settings, name: str) -> Encoder:
+    return encoder(name, str(s.models_yaml), (str(s.models_dir),), mtime(s.models_yaml))
+
+
+@st.cache_resource(show_spinner="Читаем корпус…", max_entries=16)
+def demo_corpus(data_dir: str, name: str, version: str,
+                channel_parts: tuple[str, ...] = corpora.CHANNEL_PARTS) -> corpora.Corpus:
+    return corpora.load_demo(data_dir, name, channel_parts)
+
+
+def corpus(s: Settings, name: str, channel_parts: tuple[str, ...] = corpora.CHANNEL_PARTS) -> corpora.Corpus:
+    files = [s.data_dir / corpora.DEMO_FILES[name]]
+    if name == "posts":
+        files.append(s.data_dir / corpora.DEMO_FILES["channels"])
+    return demo_corpus(str(s.data_dir), name, "|".join(mtime(f) for f in files), channel_parts)
+
+
+@st.cache_resource(show_spinner=False)
+def _embedded() -> set:
+    """(cache dir, model, corpus hash) triples known to be fully on disk."""
+    return set()
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _corpus_index(cache_dir: str, model_id: str, corpus_hash: str, _corpus, _encoder) -> CorpusIndex:
+    return build_corpus_index(_corpus, _encoder, EmbeddingCache(cache_dir, model_id))
+
+
+def corpus_index(s: Settings, corpus_: corpora.Corpus, enc: Encoder) -> CorpusIndex:
+    """The index for a corpus under a model. Texts not yet embedded are embedded here with
+    a progress bar (first start); afterwards everything comes from the disk cache."""
+    key = (str(s.cache_dir), enc.id, corpus_.content_hash)
+    if key not in _embedded():
+        cache = EmbeddingCache(s.cache_dir, enc.id)
+        missing = count_missing(cache, corpus_.texts)
+        if missing:
+            bar = st.progress(0.0, text=f"Считаем эмбеддинги «{corpus_.name}»: 0 из {missing}")
+            embed_cached(enc, corpus_.texts, cache, progress=lambda d, t: bar.progress(
+                d / max(t, 1), text=f"Считаем эмбеддинги «{corpus_.name}»: {d} из {t} (один раз, потом из кэша)"))
+            bar.empty()
+        _embedded().add(key)
+    return _corpus_index(*key, _corpus=corpus_, _encoder=enc)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def query_vector(model_id: str, query: str, _encoder: Encoder) -> np.ndarray:
+    return l2_normalise(_encoder.encode([query], "query"))[0]
+
+
+def store(s: Settings) -> LabelStore:
+    return LabelStore(s.labels_path)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def labels_read(path: str, version: str):
+    """Parsed labels file, re-read only when the file changed."""
+    return LabelStore(path).read()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def passage_vector(model_id: str, text: str, _encoder: Encoder) -> np.ndarray:
+    return l2_normalise(_encoder.encode([text], "passage"))[0]

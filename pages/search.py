@@ -1,0 +1,91 @@
+"""Search memes or posts with a short situation description, and grade the results."""
+import streamlit as st
+
+from core.corpora import CorpusError
+from core.encoders import EncoderLoadError
+from core.search import QueryError, prepare_query, search_vector
+from pages import _cache, _grading
+from pages._state import MODEL_KEY, annotator, require_frame, settings
+
+require_frame()
+s = settings()
+CORPORA = {"memes": "Мемы", "posts": "Посты"}
+SUBMITTED = "search_submitted"
+
+st.title("Поиск")
+_grading.show_feedback()
+corpus_name = st.segmented_control("Корпус", list(CORPORA), format_func=CORPORA.get,
+                                   default="memes", required=True, key="search_corpus")
+try:
+    corpus = _cache.corpus(s, corpus_name)
+    enc = _cache.current_encoder(s, st.session_state[MODEL_KEY])
+except (CorpusError, EncoderLoadError) as exc:
+    st.error(str(exc))
+    st.stop()
+if enc.notice:
+    st.info(enc.notice)
+for note in corpus.notes:
+    st.warning(note)
+
+with st.form("search_form", border=False):
+    query_text = st.text_input("Ситуация", key="search_query",
+                               placeholder="когда экзамен перенесли после бессонной ночи")
+    cols = st.columns([1, 2, 2])
+    k = cols[0].number_input("Результатов", 1, 100, 10, key="search_k")
+    filters = {}
+    if corpus.kind == "posts":
+        filters["category"] = cols[1].multiselect(
+            "Тематика", sorted(set(corpus.frame["category"]) - {""}), key="search_categories", placeholder="все")
+        titles = corpus.frame.drop_duplicates("channel_id").set_index("channel_id")["channel_title"]
+        filters["channel_id"] = cols[2].multiselect(
+            "Каналы", list(titles.index), format_func=lambda c: titles.get(c) or c,
+            key="search_channels", placeholder="все")
+    if st.form_submit_button("Искать", type="primary", icon=":material/search:"):
+        st.session_state[SUBMITTED] = {"corpus": corpus_name, "query": query_text, "k": int(k),
+                                       "filters": filters}
+
+ci = _cache.corpus_index(s, corpus, enc)
+request = st.session_state.get(SUBMITTED)
+if not request or request["corpus"] != corpus_name:
+    st.info("Опишите ситуацию своими словами и нажмите «Искать». Результаты можно сразу оценивать: "
+            "2 — релевантно, 1 — частично, 0 — мимо.")
+    st.stop()
+try:
+    query, note = prepare_query(request["query"])
+except QueryError as exc:
+    st.warning(str(exc))
+    st.stop()
+if note:
+    st.caption(f":material/content_cut: {note}")
+
+results = search_vector(ci, _cache.query_vector(enc.id, query, _encoder=enc), request["k"], request["filters"])
+if results.empty:
+    st.info("Ничего не найдено с такими фильтрами — снимите часть фильтров.")
+    st.stop()
+if not annotator():
+    st.warning("Чтобы оценивать результаты, впишите своё имя в поле «Аннотатор» слева.",
+               icon=":material/person:")
+
+grades = _grading.current_grades(corpus.name, query)
+model = st.session_state[MODEL_KEY]
+done = sum(1 for d in results["id"] if (grades.get(d) or {}).get("mine") is not None)
+st.caption(f"{len(results)} результатов · вы оценили {done} из {len(results)} · модель {model} · "
+           "клавиши 2 / 1 / 0 / X оценивают первый неоценённый результат")
+cursor = next((i for i, d in enumerate(results["id"]) if (grades.get(d) or {}).get("mine") is None), None)
+
+for i, row in results.iterrows():
+    with st.container(border=True, key=f"result_{i}"):
+        head = row["header"] if corpus.kind == "memes" else row.get("channel_title") or row["channel_id"]
+        st.markdown(f"**#{row['rank']}** · `{row['score']:.3f}` · **{head}**"
+                    + (" · :blue-badge[следующий]" if i == cursor else ""))
+        if corpus.kind == "memes":
+            st.write(row["meaning"])
+            if row.get("link"):
+                st.markdown(f"[{row['link']}]({row['link']})")
+        else:
+            text = row["raw_text"]
+            st.write(text if len(text) <= 600 else text[:600].rsplit(" ", 1)[0] + " …")
+            meta = [row.get("category", ""), str(row.get("published_at", ""))[:16].replace("T", " ")]
+            st.caption(" · ".join(m for m in meta if m) + f" · id {row['id']}")
+        _grading.grade_row(corpus=corpus.name, query=query, doc_id=row["id"], rank=int(row["rank"]),
+                           model=model, state=grades.get(row["id"]), key=f"{i}", keyboard=i == cursor)

@@ -1,0 +1,111 @@
+"""Pages through app.py with streamlit.testing.AppTest (no browser)."""
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.labels import LabelStore
+from tests.conftest import ROOT
+
+PAGES = ["pages/search.py", "pages/channels.py", "pages/labels.py"]
+
+
+def start(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_errors(app_env, page):
+    at = start(page)
+    assert at.title[0].value
+
+
+def set_annotator(at: AppTest, name: str) -> None:
+    at.sidebar.text_input(key="_w_annotator").input(name).run()
+
+
+def search(at: AppTest, query: str, corpus: str = "memes") -> AppTest:
+    at.segmented_control(key="search_corpus").set_value(corpus).run()
+    at.text_input(key="search_query").input(query)
+    next(b for b in at.button if b.label == "Искать").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def result_headers(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith("**#")]
+
+
+def test_search_shows_ranked_memes_and_a_grade_lands_on_disk(app_env):
+    at = search(start(), "когда экзамен перенесли после бессонной ночи")
+    heads = result_headers(at)
+    assert len(heads) == 10 and heads[0].startswith("**#1**")
+    # grading needs a name first
+    assert at.button(key="g2_0").disabled
+    set_annotator(at, "anna")
+    at.button(key="g2_0").click().run()
+    rows = LabelStore(app_env / "labels.csv").read().frame
+    assert len(rows) == 1
+    row = rows.iloc[0]
+    assert (row["annotator"], row["corpus"], row["grade"], row["rank"]) == ("anna", "memes", 2, 1)
+    assert row["query"] == "когда экзамен перенесли после бессонной ночи" and row["model"] == "e5-small"
+    assert at.button(key="g2_0").proto.type == "primary"   # the page shows the saved grade
+    assert "вы оценили 1 из 10" in " ".join(c.value for c in at.caption)
+
+
+def test_same_query_later_shows_my_grades_and_others(app_env):
+    store = LabelStore(app_env / "labels.csv")
+    at = search(start(), "кот разбил вазу")
+    set_annotator(at, "anna")
+    first_id = at.session_state["search_submitted"]  # the request is remembered
+    at.button(key="g1_0").click().run()
+    doc = store.read().frame.iloc[0]["doc_id"]
+    from core.labels import Label
+    store.append(Label(annotator="boris", corpus="memes", query="кот разбил вазу", doc_id=doc, grade=0))
+    fresh = search(start(), "кот разбил вазу")
+    set_annotator(fresh, "anna")
+    assert fresh.button(key="g1_0").proto.type == "primary"
+    assert any("оценили ещё 1" in c.value for c in fresh.caption)
+    assert first_id["query"] == "кот разбил вазу"
+
+
+def test_posts_can_be_filtered_by_category(app_env):
+    at = start()
+    at.segmented_control(key="search_corpus").set_value("posts").run()
+    at.multiselect(key="search_categories").set_value(["Спорт"])
+    search(at, "итоги матча", corpus="posts")
+    captions = " ".join(c.value for c in at.caption)
+    assert "Спорт" in captions and "Авто" not in captions
+
+
+def test_empty_query_gives_a_hint_and_no_results(app_env):
+    at = search(start(), "   ")
+    assert any("Опишите ситуацию" in w.value for w in at.warning)
+    assert result_headers(at) == []
+
+
+def test_huge_query_is_searched_on_its_first_part_with_a_note(app_env):
+    at = search(start(), "кот " * 2500)
+    assert len(result_headers(at)) == 10
+    assert any("искали по первым" in c.value for c in at.caption)
+
+
+def test_labels_page_reports_a_damaged_line_and_new_labels_still_append(app_env):
+    from core.labels import Label
+    store = LabelStore(app_env / "labels.csv")
+    store.append(Label(annotator="anna", corpus="memes", query="кот", doc_id="m001", grade=2))
+    with open(app_env / "labels.csv", "a", encoding="utf-8") as fh:
+        fh.write("это,не,строка,разметки\n")
+    store.append(Label(annotator="anna", corpus="memes", query="кот", doc_id="m002", grade=1))
+    at = start("pages/labels.py")
+    assert any("Строка 3" in w.value and "пропущена" in w.value for w in at.warning)
+    assert at.metric[0].value == "2"
+
+
+def test_missing_demo_file_names_the_file(app_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("VECSCOPE_DATA_DIR", str(tmp_path / "nowhere"))
+    at = start()
+    assert any("memes.csv" in e.value and "not found" in e.value for e in at.error)
