@@ -1,9 +1,13 @@
 """vecscope: the frame. Page config, shared sidebar, navigation; pages do the rest."""
 import streamlit as st
 
-from pages._state import APP_MARKER, sidebar
+from pages._state import APP_MARKER, gate, sidebar
 
 st.set_page_config(page_title="vecscope", page_icon=":material/travel_explore:", layout="wide")
+if not gate():
+    # no page and no navigation until the password is entered
+    st.navigation([st.Page(lambda: None, title="Вход", url_path="login")], position="hidden")
+    st.stop()
 st.session_state[APP_MARKER] = True   # pages redirect here when opened before the frame ran
 
 pages = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.access import password_ok, secret
 from core.config import Settings
 from pages import _cache
 
@@ -13,6 +14,51 @@ APP_MARKER = "_vecscope_frame_ran"     # set by app.py on every run, consumed by
 SEEN_MARKER = "_vecscope_frame_seen"   # this session has run app.py at least once
 MODEL_KEY = "model_name"
 ANNOTATOR_KEY = "annotator"
+AUTH_KEY, ADMIN_KEY = "_vecscope_authenticated", "_vecscope_admin"
+
+
+def gate() -> bool:
+    """True when the session may use the app; otherwise draws the login form (the app
+    password is optional, set as `password` in Streamlit secrets)."""
+    expected = secret(st.secrets, "password")
+    if not expected or st.session_state.get(AUTH_KEY):
+        return True
+    st.title("vecscope")
+    with st.form("login", border=False):
+        given = st.text_input("Пароль", type="password", key="_login_password")
+        if st.form_submit_button("Войти", type="primary"):
+            if password_ok(given, expected):
+                st.session_state[AUTH_KEY] = True
+                st.rerun()
+            st.error("Неверный пароль.")
+    return False
+
+
+def is_admin() -> bool:
+    """Admin when no admin password is configured, or this session entered it."""
+    return not secret(st.secrets, "admin_password") or bool(st.session_state.get(ADMIN_KEY))
+
+
+def admin_required(action: str) -> bool:
+    """True if the action may run; otherwise says how to get the role."""
+    if is_admin():
+        return True
+    st.warning(f"{action}: нужна роль администратора — введите пароль администратора в боковой панели.",
+               icon=":material/lock:")
+    return False
+
+
+def _admin_login() -> None:
+    expected = secret(st.secrets, "admin_password")
+    if not expected or st.session_state.get(ADMIN_KEY):
+        return
+    with st.expander("Администратор"):
+        # checked in the callback: it sees the typed value even when the widget is redrawn elsewhere
+        st.text_input("Пароль администратора", type="password", key="_admin_password",
+                      on_change=lambda: st.session_state.update(
+                          {ADMIN_KEY: password_ok(st.session_state.get("_admin_password"), expected)}))
+        if st.session_state.get(ADMIN_KEY) is False:
+            st.error("Неверный пароль администратора.")
 
 
 def require_frame() -> None:
@@ -24,6 +70,8 @@ def require_frame() -> None:
         return
     if not st.session_state.get(SEEN_MARKER):
         st.switch_page("app.py")
+    if not gate():
+        st.stop()
     sidebar()
 
 
@@ -57,6 +105,7 @@ def sidebar() -> None:
         _persistent_widget(st.text_input, "Аннотатор", ANNOTATOR_KEY, placeholder="ваше имя или ник",
                            help="Нужно для разметки: каждая оценка подписывается этим именем.")
         st.caption(f"Разметка: `{s.labels_path}`")
+        _admin_login()
 
 
 def annotator() -> str:

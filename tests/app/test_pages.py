@@ -109,3 +109,26 @@ def test_missing_demo_file_names_the_file(app_env, monkeypatch, tmp_path):
     monkeypatch.setenv("VECSCOPE_DATA_DIR", str(tmp_path / "nowhere"))
     at = start()
     assert any("memes.csv" in e.value and "not found" in e.value for e in at.error)
+
+
+def test_a_configured_password_gates_every_page(app_env):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.secrets["password"] = "s3cret"
+    at.run()
+    assert [t.value for t in at.title] == ["vecscope"] and not at.segmented_control
+    at.text_input(key="_login_password").input("wrong")
+    at.button[0].click().run()
+    assert any("Неверный пароль" in e.value for e in at.error)
+    at.text_input(key="_login_password").input("s3cret")
+    at.button[0].click().run()
+    assert at.title[0].value == "Поиск" and not at.exception
+
+
+def test_admin_role_comes_from_the_admin_password(app_env):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.secrets["admin_password"] = "root!"
+    at.run()
+    from pages import _state
+    assert at.sidebar.text_input(key="_admin_password")
+    at.sidebar.text_input(key="_admin_password").input("root!").run()
+    assert at.session_state[_state.ADMIN_KEY] is True

@@ -344,7 +344,8 @@ def test_eight_processes_appending_at_once_lose_nothing(tmp_path):
         p.stdin.write("go\n")
         p.stdin.flush()
     for p in procs:
-        assert p.wait(timeout=120) == 0
+        p.communicate(timeout=120)  # also closes the pipes
+        assert p.returncode == 0
 
     got = LabelStore(path).read()
     assert got.skipped == []
