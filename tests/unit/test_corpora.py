@@ -74,3 +74,10 @@ def test_demo_corpora_meet_the_promised_shape():
     assert (channels.frame["about"] == "").any() and (channels.frame["pinned_text"] == "").mean() > 0.2
     assert posts.frame["channel_title"].ne("").all()
     assert (posts.frame["is_ad"] == "1").sum() >= 20
+
+
+def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr("core.corpora.MAX_FILE_BYTES", 1024)
+    path = write(tmp_path, "big.csv", "id,text\n" + "".join(f"{i},строка номер {i}\n" for i in range(200)))
+    with pytest.raises(CorpusError, match=r"big.csv: .* over the .* limit .*VECSCOPE_MAX_FILE_MB"):
+        load_corpus(path, "generic")
