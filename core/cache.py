@@ -60,7 +60,8 @@ class EmbeddingCache:
             vecs.append(np.asarray(v))
         self._vectors = np.concatenate(vecs) if vecs else np.zeros((0, 0), np.float32)
         all_keys = np.concatenate(keys) if keys else np.zeros(0, "S16")
-        self._index = {bytes(k): i for i, k in enumerate(all_keys)}
+        # numpy's S16 drops trailing NUL bytes on access; digests are exactly 16 bytes, so pad back
+        self._index = {bytes(k).ljust(16, b"\0"): i for i, k in enumerate(all_keys)}
         self._seen_shards = names
 
     def __len__(self) -> int:
@@ -91,8 +92,9 @@ class EmbeddingCache:
         self._load()
         old = self._shards()
         keys = np.array(list(self._index.keys()), dtype="S16")
+        rows = np.fromiter(self._index.values(), dtype=np.int64, count=len(self._index))
         stem = f"shard-00000-c{os.getpid()}-{os.urandom(3).hex()}"
-        _atomic_save(self.folder / f"{stem}.vecs.npy", self._vectors)
+        _atomic_save(self.folder / f"{stem}.vecs.npy", self._vectors[rows])   # duplicates dropped, aligned
         _atomic_save(self.folder / f"{stem}.keys.npy", keys)
         for kpath in old:
             kpath.unlink(missing_ok=True)

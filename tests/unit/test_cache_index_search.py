@@ -90,3 +90,24 @@ def test_neighbours_exclude_self_and_respect_numeric_ranges(tmp_path, keyword_en
     small = search_vector(ci, ci.vectors[0], 5, filters={"subscribers": (0, 100_000)}, exclude=0)
     assert list(small["id"]) == ["c3"]
     assert list_changes(["a", "b", "c"], ["b", "d", "a"]) == (["d"], ["c"])
+
+
+def test_keys_ending_in_nul_bytes_are_found(tmp_path, keyword_encoder, monkeypatch):
+    """numpy's S16 strips trailing NULs; such digests must still hit the cache."""
+    monkeypatch.setattr("core.cache.text_key", lambda kind, text: text.encode().ljust(15, b"x")[:15] + b"\0")
+    cache = EmbeddingCache(tmp_path, keyword_encoder.id)
+    embed_cached(keyword_encoder, ["a", "b"], cache)
+    assert count_missing(EmbeddingCache(tmp_path, keyword_encoder.id), ["a", "b"]) == 0
+
+
+def test_compaction_with_duplicate_texts_keeps_every_vector(tmp_path, keyword_encoder, monkeypatch):
+    monkeypatch.setattr("core.cache.COMPACT_AFTER", 2)
+    cache = EmbeddingCache(tmp_path, keyword_encoder.id)
+    first = embed_cached(keyword_encoder, ["кот", "пёс"], cache)
+    EmbeddingCache(tmp_path, keyword_encoder.id).add([__import__("core.cache").cache.text_key("passage", "кот")],
+                                                     first[:1])   # the same text written twice
+    for i in range(3):
+        embed_cached(keyword_encoder, [f"слово{i}"], EmbeddingCache(tmp_path, keyword_encoder.id))
+    fresh = EmbeddingCache(tmp_path, keyword_encoder.id)
+    assert count_missing(fresh, ["кот", "пёс", "слово0", "слово2"]) == 0
+    assert np.allclose(embed_cached(keyword_encoder, ["кот", "пёс"], fresh), first)
