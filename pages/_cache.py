@@ -14,6 +14,7 @@ from core import registry as reg
 from core.cache import EmbeddingCache, count_missing, embed_cached
 from core.config import Settings
 from core.encoders import Encoder, l2_normalise
+from core.evaluate import passage_id
 from core.labels import LabelStore
 from core.search import CorpusIndex, build_corpus_index
 
@@ -70,9 +71,10 @@ def _corpus_index(cache_dir: str, model_id: str, corpus_hash: str, _corpus, _enc
 def corpus_index(s: Settings, corpus_: corpora.Corpus, enc: Encoder) -> CorpusIndex:
     """The index for a corpus under a model. Texts not yet embedded are embedded here with
     a progress bar (first start); afterwards everything comes from the disk cache."""
-    key = (str(s.cache_dir), enc.id, corpus_.content_hash)
+    # an adapter shares its base model's passage vectors: one cache, nothing re-embedded
+    key = (str(s.cache_dir), passage_id(enc), corpus_.content_hash)
     if key not in _embedded():
-        cache = EmbeddingCache(s.cache_dir, enc.id)
+        cache = EmbeddingCache(s.cache_dir, key[1])
         missing = count_missing(cache, corpus_.texts)
         if missing:
             bar = st.progress(0.0, text=f"Считаем эмбеддинги «{corpus_.name}»: 0 из {missing}")
@@ -101,3 +103,9 @@ def labels_read(path: str, version: str):
 @st.cache_data(show_spinner=False, max_entries=256)
 def passage_vector(model_id: str, text: str, _encoder: Encoder) -> np.ndarray:
     return l2_normalise(_encoder.encode([text], "passage"))[0]
+
+
+@st.cache_resource(show_spinner="Строим BM25-индекс…", max_entries=8)
+def bm25(corpus_name: str, corpus_hash: str, _corpus):
+    from core.lexical import BM25Index
+    return BM25Index(_corpus.texts)

@@ -52,7 +52,7 @@ def grades_from(latest: pd.DataFrame, corpus: str, query: str, who: str) -> dict
     return out
 
 
-def grade_row(*, corpus: str, query: str, doc_id: str, rank: int, model: str,
+def grade_row(*, corpus: str, query: str, doc_id: str, rank: int | None, model: str,
               state: dict | None, key: str, keyboard: bool = False) -> None:
     """One row of grade buttons (+ a note field) for one result."""
     who = annotator()

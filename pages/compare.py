@@ -1,0 +1,113 @@
+"""Compare two search configurations: side by side, blind, the eval table, and fine-tuning."""
+import pandas as pd
+import streamlit as st
+
+from core.compare import blind_pool, judged_share, rank_moves
+from core.corpora import CorpusError
+from core.encoders import EncoderLoadError
+from core.evaluate import MODES, SearchConfig, run_config
+from core.search import QueryError, prepare_query
+from pages import _cache, _finetune, _grading
+from pages._state import MODEL_KEY, annotator, require_frame, settings
+
+require_frame()
+s = settings()
+CORPORA = {"memes": "Мемы", "posts": "Посты"}
+MODE_NAMES = {"dense": "эмбеддинги", "hybrid": "эмбеддинги + BM25"}
+VIEWS = {"side": "Рядом", "blind": "Вслепую", "table": "Оценка", "train": "Дообучение"}
+
+st.title("Сравнение моделей")
+_grading.show_feedback()
+default, specs = _cache.registry(str(s.models_yaml), _cache.mtime(s.models_yaml))
+names = [spec.name for spec in specs]
+tuned = [spec.name for spec in specs if spec.backend == "adapter" or spec.meta.get("method")]
+
+top = st.columns([1, 2, 2])
+corpus_name = top[0].segmented_control("Корпус", list(CORPORA), format_func=CORPORA.get, default="memes",
+                                       required=True, key="compare_corpus")
+picks = []
+for col, side, model_default, mode_default in (
+        (top[1], "a", st.session_state[MODEL_KEY], "dense"),
+        (top[2], "b", tuned[-1] if tuned else st.session_state[MODEL_KEY], "dense" if tuned else "hybrid")):
+    with col.container(border=True):
+        model = st.selectbox(f"Конфигурация {side.upper()}: модель", names, index=names.index(model_default),
+                             key=f"compare_model_{side}")
+        mode = st.segmented_control("Поиск", MODES, format_func=MODE_NAMES.get, default=mode_default,
+                                    required=True, key=f"compare_mode_{side}")
+        picks.append((model, mode))
+if picks[0] == picks[1]:
+    st.info("Выбраны две одинаковые конфигурации — поменяйте модель или режим у B.")
+
+try:
+    corpus = _cache.corpus(s, corpus_name)
+    configs = [SearchConfig(m, _cache.current_encoder(s, m), mode) for m, mode in picks]
+except (CorpusError, EncoderLoadError) as exc:
+    st.error(str(exc))
+    st.stop()
+indexes = [_cache.corpus_index(s, corpus, c.encoder) for c in configs]
+bm25 = _cache.bm25(corpus.name, corpus.content_hash, _corpus=corpus) if any(c.mode == "hybrid" for c in configs) else None
+labels = [f"A · {configs[0].label}", f"B · {configs[1].label}"]
+
+view = st.segmented_control("Режим", list(VIEWS), format_func=VIEWS.get, default="side", required=True,
+                            key="compare_view")
+
+
+def ranked(query: str, k: int) -> list[list[str]]:
+    return [run_config(c, corpus, ci.vectors, [query], k,
+                       query_vectors=_cache.query_vector(c.encoder.id, query, _encoder=c.encoder)[None, :],
+                       bm25=bm25)[query] for c, ci in zip(configs, indexes)]
+
+
+def show_doc(doc_id: str, *, prefix: str, rank: int | None, key: str, grades: dict, model: str) -> None:
+    row = corpus.frame.iloc[corpus.position(doc_id)]
+    with st.container(border=True, key=f"cmp_{key}"):
+        head = row["header"] if corpus.kind == "memes" else row.get("channel_title") or row["channel_id"]
+        st.markdown(f"{prefix} **{head}**")
+        body = row["meaning"] if corpus.kind == "memes" else row["raw_text"]
+        st.caption(body if len(body) < 320 else body[:320].rsplit(" ", 1)[0] + " …")
+        _grading.grade_row(corpus=corpus.name, query=query, doc_id=doc_id, rank=rank, model=model,
+                           state=grades.get(doc_id), key=key)
+
+
+if view in ("side", "blind"):
+    with st.form("compare_form", border=False):
+        c1, c2 = st.columns([4, 1])
+        text = c1.text_input("Ситуация", key="compare_query", placeholder="где Губка Боб?")
+        k = c2.number_input("k", 1, 50, 10, key="compare_k")
+        st.form_submit_button("Сравнить", type="primary")
+    try:
+        query, note = prepare_query(text)
+    except QueryError as exc:
+        st.info(str(exc))
+        st.stop()
+    if note:
+        st.caption(note)
+    if not annotator():
+        st.warning("Чтобы оценивать, впишите имя в поле «Аннотатор» слева.", icon=":material/person:")
+    lists = ranked(query, int(k))
+    grades = _grading.current_grades(corpus.name, query)
+    judged = {d for d, g in grades.items() if g.get("mine") is not None or g.get("others")}
+    cover = [judged_share(ids, dict.fromkeys(judged)) for ids in lists]
+    st.caption(f"judged@{k}: A {cover[0]:.0%} · B {cover[1]:.0%} — неоценённые результаты считаются нерелевантными.")
+    if view == "side":
+        moves = rank_moves(lists[0], lists[1])
+        cols = st.columns(2)
+        for side, (col, ids) in enumerate(zip(cols, lists)):
+            col.subheader(labels[side])
+            with col:
+                for r, doc_id in enumerate(ids, start=1):
+                    move = f" `{moves[doc_id]}`" if side == 1 else ""
+                    show_doc(doc_id, prefix=f"**#{r}**{move} ·", rank=r, key=f"{'ab'[side]}{r}",
+                             grades=grades, model=configs[side].label)
+    else:
+        pool = blind_pool(lists[0], lists[1], query)
+        st.caption(f"{len(pool)} документов из обоих топ-{k} в случайном порядке, без названий моделей. "
+                   "Оценка пишется один раз и засчитывается обеим моделям.")
+        for i, doc_id in enumerate(pool, start=1):
+            show_doc(doc_id, prefix=f"**{i}.**", rank=None, key=f"blind{i}", grades=grades,
+                     model=f"blind:{configs[0].label}|{configs[1].label}")
+
+elif view == "table":
+    _finetune.eval_table(s, corpus, configs, labels)
+else:
+    _finetune.train_panel(s, corpus, specs)

