@@ -13,6 +13,8 @@ st.session_state[APP_MARKER] = True   # pages redirect here when opened before t
 pages = [
     st.Page("pages/search.py", title="Поиск", icon=":material/search:", default=True),
     st.Page("pages/channels.py", title="Каналы", icon=":material/hub:"),
+    st.Page("pages/map.py", title="Карта", icon=":material/scatter_plot:"),
+    st.Page("pages/data.py", title="Данные", icon=":material/database:"),
     st.Page("pages/compare.py", title="Сравнение моделей", icon=":material/compare_arrows:"),
     st.Page("pages/labels.py", title="Разметка", icon=":material/fact_check:"),
 ]
