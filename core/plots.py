@@ -1,0 +1,258 @@
+"""Plotly figures for the map page: coordinates + table in, Figure out. No Streamlit here.
+
+    map_figure(coords, frame, color_by, ...) -> go.Figure
+    selected_positions(selection_state) -> [row positions]
+
+Every corpus point carries its row position in `customdata` ([position] per point), so a box,
+lasso or click selection maps back to rows whatever trace the point is in. Points are drawn
+with WebGL (Scattergl) and built from whole arrays, so 22K points cost a few tens of ms; the few
+overlay marks (the typed text, its neighbour lines) are ordinary SVG traces on top and carry no
+customdata, so selecting them selects no rows.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+TITLE_COLUMNS = ("title", "channel_title", "header", "id")
+SNIPPET_COLUMNS = ("about", "raw_text", "text", "meaning", "pinned_text")
+HOVER_COLUMNS = ("channel_title", "category", "subscribers", "cluster")
+SNIPPET_CHARS = 120
+MAX_CATEGORIES = 30           # more distinct values than this: the smallest go to "другие"
+OTHER = "другие"
+MISSING = "—"
+SIZE_RANGE = (4.0, 22.0)      # marker px for the smallest and the largest (99th percentile) value
+CONTINUOUS_SCALE = "Viridis"
+QUERY_COLOUR = "#d62728"
+
+
+def _column_or_none(frame: pd.DataFrame, candidates: Sequence[str]) -> str | None:
+    return next((c for c in candidates if c in frame.columns), None)
+
+
+def _escape(values: pd.Series) -> pd.Series:
+    """Plotly hover labels are HTML-ish: user text must not open tags."""
+    return (values.str.replace("&", "&amp;", regex=False).str.replace("<", "&lt;", regex=False)
+            .str.replace(">", "&gt;", regex=False))
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_float_dtype(values):
+        return values.map(lambda v: MISSING if pd.isna(v) else f"{v:,.3g}")
+    return values.astype(object).where(values.notna(), "").astype(str)
+
+
+def hover_texts(frame: pd.DataFrame, hover_cols: Sequence[str] = HOVER_COLUMNS) -> list[str]:
+    """One hover label per row: bold title, "column: value" lines, the first ~120 characters
+    of the about/post text. Vectorised over the frame (no per-row Python)."""
+    n = len(frame)
+    if n == 0:
+        return []
+    title_col = _column_or_none(frame, TITLE_COLUMNS)
+    snippet_col = _column_or_none(frame, SNIPPET_COLUMNS)
+    out = pd.Series([""] * n, index=frame.index, dtype=object)
+    if title_col:
+        out = "<b>" + _escape(_as_text(frame[title_col]).str.slice(0, 80)) + "</b>"
+    for col in hover_cols:
+        if col in frame.columns and col != title_col:
+            out = out + f"<br>{col}: " + _escape(_as_text(frame[col]).str.slice(0, 60))
+    if snippet_col:
+        raw = _as_text(frame[snippet_col]).str.slice(0, 4 * SNIPPET_CHARS)
+        flat = raw.str.replace(r"\s+", " ", regex=True).str.strip()
+        cut = flat.str.slice(0, SNIPPET_CHARS) + np.where(flat.str.len() > SNIPPET_CHARS, "…", "")
+        out = out + "<br>" + _escape(cut)
+    return out.tolist()
+
+
+def _is_continuous(values: pd.Series) -> bool:
+    """Numeric dtypes are continuous; text that is all numbers is too when it has too many
+    distinct values to be a legend (CSV columns load as text)."""
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    numbers = pd.to_numeric(values, errors="coerce")
+    return bool(numbers.notna().all() and values.nunique() > MAX_CATEGORIES)
+
+
+def marker_sizes(values: pd.Series | np.ndarray | None, n: int) -> np.ndarray | float:
+    """sqrt-scaled marker sizes (area ~ value), the top 1% clipped so one giant channel does
+    not shrink the rest; without values a size that suits the number of points."""
+    if values is None:
+        return 8.0 if n <= 1000 else 5.0 if n <= 10_000 else 3.5
+    v = pd.to_numeric(pd.Series(np.asarray(values)), errors="coerce").fillna(0).clip(lower=0).to_numpy(float)
+    root = np.sqrt(v)
+    top = np.quantile(root, 0.99) if len(root) else 0.0
+    scaled = np.clip(root / top, 0, 1) if top > 0 else np.zeros_like(root)
+    low, high = SIZE_RANGE
+    return (low + (high - low) * scaled).astype(np.float32)
+
+
+def _palette(k: int) -> list[str]:
+    base = qualitative.Plotly if k <= 10 else qualitative.Dark24 if k <= 24 else qualitative.Alphabet
+    return [base[i % len(base)] for i in range(k)]
+
+
+def _categories(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(code per row, category names by size), the tail beyond MAX_CATEGORIES lumped."""
+    text = _as_text(values).replace("", MISSING)
+    counts = text.value_counts(sort=False)
+    order = sorted(counts.index, key=lambda c: (-counts[c], c))
+    if len(order) > MAX_CATEGORIES:
+        keep = set(order[:MAX_CATEGORIES - 1])
+        text = text.where(text.isin(keep), OTHER)
+        order = order[:MAX_CATEGORIES - 1] + [OTHER]
+    code_of = {name: i for i, name in enumerate(order)}
+    return text.map(code_of).to_numpy(np.int64), order
+
+
+def map_figure(coords: np.ndarray, frame: pd.DataFrame, color_by: str | None = None,
+               size_by: str | None = None, hover_cols: Sequence[str] = HOVER_COLUMNS,
+               cluster_labels: np.ndarray | None = None, cluster_names: Mapping | None = None,
+               highlight: Iterable[int] | None = None, query_point: Sequence[float] | None = None,
+               neighbour_positions: Sequence[int] | None = None, query_label: str = "ваш текст") -> go.Figure:
+    """Scatter map of a corpus.
+
+    coords (n, 2) and frame (n rows) are aligned by row position. color_by: a categorical
+    column (one trace and legend entry per value, biggest first) or a numeric one (one trace,
+    continuous colour scale); size_by: a numeric column, sqrt-scaled; cluster_labels +
+    cluster_names: a text label at each cluster's median position; highlight: row positions to
+    ring; query_point (2,) + neighbour_positions: a star with lines to those rows."""
+    xy = np.asarray(coords, dtype=np.float32)
+    n = len(frame)
+    if xy.shape != (n, 2):
+        raise ValueError(f"coords must be ({n}, 2) to match the table; got {xy.shape}")
+    if color_by is not None and color_by not in frame.columns:
+        raise KeyError(f"no column {color_by!r} to colour by; the table has {', '.join(map(str, frame.columns))}")
+    if size_by is not None and size_by not in frame.columns:
+        raise KeyError(f"no column {size_by!r} to size by")
+    positions = np.arange(n, dtype=np.int64)
+    categorical = color_by is not None and not _is_continuous(frame[color_by])
+    # a categorical colour's value is the trace name, shown beside each hover label
+    # (<extra>), so it is not repeated in 22K per-point strings
+    hover = np.array(hover_texts(frame, [c for c in hover_cols if not (categorical and c == color_by)]),
+                     dtype=object)
+    sizes = marker_sizes(frame[size_by] if size_by else None, n)
+    opacity = 0.85 if n <= 2000 else 0.6
+    fig = go.Figure()
+
+    def scatter(rows: np.ndarray, name: str, marker: dict, showlegend: bool = True) -> go.Scattergl:
+        size = sizes[rows] if isinstance(sizes, np.ndarray) else sizes
+        return go.Scattergl(
+            x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=name, showlegend=showlegend,
+            customdata=positions[rows][:, None], text=hover[rows].tolist(),
+            hovertemplate="%{text}<extra>%{fullData.name}</extra>" if categorical else "%{text}<extra></extra>",
+            marker={"size": size, "opacity": opacity, "line": {"width": 0}, **marker})
+
+    if color_by is None:
+        fig.add_trace(scatter(positions, "все", {"color": qualitative.Plotly[0]}, showlegend=False))
+    elif not categorical:
+        values = pd.to_numeric(frame[color_by], errors="coerce").to_numpy(float)
+        known = ~np.isnan(values)
+        fig.add_trace(scatter(positions[known], color_by, {
+            "color": values[known], "colorscale": CONTINUOUS_SCALE, "showscale": True,
+            "colorbar": {"title": {"text": color_by}, "thickness": 12}}, showlegend=False))
+        if (~known).any():
+            fig.add_trace(scatter(positions[~known], "нет значения", {"color": "#bbbbbb"}))
+    else:
+        codes, names = _categories(frame[color_by])
+        for code, (name, colour) in enumerate(zip(names, _palette(len(names)))):
+            rows = np.flatnonzero(codes == code)
+            if len(rows):
+                fig.add_trace(scatter(rows, name, {"color": colour}))
+
+    if highlight is not None:
+        rows = np.unique(np.asarray(list(highlight), dtype=np.int64))
+        rows = rows[(rows >= 0) & (rows < n)]
+        if len(rows):
+            base = sizes[rows] if isinstance(sizes, np.ndarray) else np.full(len(rows), sizes)
+            fig.add_trace(go.Scatter(
+                x=xy[rows, 0], y=xy[rows, 1], mode="markers", name="выделено", hoverinfo="skip",
+                marker={"symbol": "circle-open", "size": base + 6, "color": "#111111", "line": {"width": 2}}))
+
+    if query_point is not None:
+        qx, qy = (float(v) for v in np.asarray(query_point, dtype=float).reshape(2))
+        nbrs = np.asarray([] if neighbour_positions is None else list(neighbour_positions), dtype=np.int64)
+        nbrs = nbrs[(nbrs >= 0) & (nbrs < n)]
+        if len(nbrs):
+            seg_x = np.column_stack([np.full(len(nbrs), qx), xy[nbrs, 0], np.full(len(nbrs), np.nan)]).ravel()
+            seg_y = np.column_stack([np.full(len(nbrs), qy), xy[nbrs, 1], np.full(len(nbrs), np.nan)]).ravel()
+            fig.add_trace(go.Scatter(x=seg_x, y=seg_y, mode="lines", name="ближайшие", hoverinfo="skip",
+                                     line={"color": QUERY_COLOUR, "width": 1.2}, opacity=0.6))
+            fig.add_trace(go.Scatter(
+                x=xy[nbrs, 0], y=xy[nbrs, 1], mode="markers", name="ближайшие", showlegend=False,
+                text=hover[nbrs].tolist(), hoverinfo="text",
+                marker={"symbol": "circle-open", "size": 12, "color": QUERY_COLOUR, "line": {"width": 2}}))
+        fig.add_trace(go.Scatter(
+            x=[qx], y=[qy], mode="markers", name=query_label, hovertext=[query_label], hoverinfo="text",
+            marker={"symbol": "star", "size": 20, "color": QUERY_COLOUR, "line": {"width": 1, "color": "#111111"}}))
+
+    annotations = []
+    if cluster_labels is not None:
+        labels = np.asarray(cluster_labels)
+        if len(labels) != n:
+            raise ValueError(f"{len(labels)} cluster labels for {n} points")
+        names = dict(cluster_names or {})
+        for lab in np.unique(labels):
+            if lab < 0:
+                continue   # noise has no place to put a name
+            rows = labels == lab
+            text = names.get(int(lab), names.get(str(lab), f"кластер {lab}"))
+            annotations.append({
+                "x": float(np.median(xy[rows, 0])), "y": float(np.median(xy[rows, 1])),
+                "text": str(text), "showarrow": False, "font": {"size": 12, "color": "#222222"},
+                "bgcolor": "rgba(255,255,255,0.7)", "borderpad": 2})
+
+    fig.update_layout(
+        template="plotly_white", annotations=annotations, hovermode="closest",
+        margin={"l": 10, "r": 10, "t": 30, "b": 10}, uirevision="vecscope-map",
+        legend={"title": {"text": color_by or ""}, "itemsizing": "constant"},
+        hoverlabel={"align": "left"},
+        xaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None},
+        yaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None},
+    )
+    return fig
+
+
+def selected_positions(selection_state) -> list[int]:
+    """Row positions of the points in a Streamlit plotly selection, in selection order, each once.
+
+    Accepts what `st.plotly_chart(..., on_select="rerun")` returns (attribute or key access:
+    {"selection": {"points": [{"customdata": [pos], ...}], "point_indices": [...]}}) or None.
+    Positions come from customdata only: point indices are per trace and would point at the
+    wrong rows once the map has one trace per category. Overlay points (no customdata) are skipped."""
+    if not selection_state:
+        return []
+    selection = _get(selection_state, "selection")
+    points = _get(selection, "points") if selection is not None else None
+    out: list[int] = []
+    seen: set[int] = set()
+    for point in points or []:
+        data = _get(point, "customdata")
+        if isinstance(data, dict):   # the browser sends a typed-array row as {"0": value}
+            data = data.get("0", next(iter(data.values()), None))
+        if isinstance(data, (list, tuple, np.ndarray)):
+            data = data[0] if len(data) else None
+        if data is None:
+            continue
+        try:
+            position = int(data)
+        except (TypeError, ValueError):
+            continue
+        if position >= 0 and position not in seen:
+            seen.add(position)
+            out.append(position)
+    return out
+
+
+def _get(obj, key: str):
+    if obj is None:
+        return None
+    try:
+        return obj[key]
+    except (KeyError, TypeError, IndexError):
+        return getattr(obj, key, None)

@@ -1,0 +1,95 @@
+"""Streamlit side of the Map page: UMAP in a background job with a PCA preview meanwhile,
+clusters and their names cached per (model, corpus content)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core import projection as proj
+from core.clusters import cluster, cluster_names
+from core.config import Settings
+from core.jobs import Job, JobRegistry
+from core.search import CorpusIndex
+
+
+@st.cache_resource(show_spinner=False)
+def _jobs() -> JobRegistry:
+    return JobRegistry()
+
+
+def _compute(cache_dir, model_id, corpus_hash, vectors, params, progress, should_stop):
+    return proj.cached_projection(cache_dir, model_id, corpus_hash, vectors, params, progress=progress,
+                                  should_stop=should_stop)
+
+
+def projection(s: Settings, ci: CorpusIndex, params: dict) -> tuple[proj.Projection, Job | None]:
+    """The UMAP map if it is on disk; otherwise a PCA preview plus the job computing UMAP."""
+    done = proj.load_cached_projection(s.cache_dir, ci.model_id, ci.corpus.content_hash, params)
+    if done is not None:
+        return done, None
+    key = (str(s.cache_dir), ci.model_id, ci.corpus.content_hash, tuple(sorted(params.items())))
+    job = _jobs().start(key, _compute, s.cache_dir, ci.model_id, ci.corpus.content_hash, ci.vectors, params)
+    if job.done and job.error is None and job.result is not None:
+        return job.result, None
+    if job.done and job.error is not None:
+        st.error(f"UMAP не посчитался ({job.error}); показан PCA. Попробуйте другие параметры.")
+        return _pca(ci.model_id, ci.corpus.content_hash, _vectors=ci.vectors), None
+    return _pca(ci.model_id, ci.corpus.content_hash, _vectors=ci.vectors), job
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _pca(model_id: str, corpus_hash: str, _vectors):
+    return proj.pca_preview(_vectors)
+
+
+@st.fragment(run_every=1.0)
+def watch(job: Job) -> None:
+    """Progress of the UMAP job; when it finishes, rerun the page to draw the real map."""
+    if job.done:
+        st.rerun(scope="app")
+    st.progress(job.fraction, text="UMAP считается в фоне…")
+
+
+@st.cache_resource(show_spinner="Ищем кластеры…", max_entries=8)
+def _clusters(model_id: str, corpus_hash: str, _vectors, _texts):
+    labels = cluster(_vectors)
+    return labels, cluster_names(_texts, labels)
+
+
+def clusters(ci: CorpusIndex):
+    return _clusters(ci.model_id, ci.corpus.content_hash, _vectors=ci.vectors, _texts=ci.corpus.texts)
+
+
+def place(projection_: proj.Projection, ci: CorpusIndex, qvec):
+    return proj.place(projection_, ci.vectors, qvec.reshape(1, -1))
+
+
+def neighbour_change_view(s: Settings, corpus, ci: CorpusIndex) -> None:
+    """Per record: how much its top-k neighbours change under another model."""
+    from pages import _cache
+    from pages._state import MODEL_KEY
+    default, specs = _cache.registry(str(s.models_yaml), _cache.mtime(s.models_yaml))
+    others = [sp.name for sp in specs if sp.name != st.session_state[MODEL_KEY]]
+    with st.expander("Как меняются соседи при смене модели", icon=":material/swap_horiz:"):
+        other = st.selectbox("Вторая модель", ["—"] + others, key="map_other_model")
+        if other == "—":
+            st.caption("Выберите вторую модель (например, дообученную), чтобы увидеть, у каких записей "
+                       "сильнее всего поменялись ближайшие соседи.")
+            return
+        try:
+            enc_b = _cache.current_encoder(s, other)
+        except Exception as exc:   # the message of EncoderLoadError says how to fix it
+            st.error(str(exc))
+            return
+        ci_b = _cache.corpus_index(s, corpus, enc_b)
+        table = _neighbour_change(ci.model_id, ci_b.model_id, corpus.content_hash,
+                                  _a=ci.vectors, _b=ci_b.vectors)
+        if ci_b.model_id == ci.model_id:
+            st.info("У этой модели те же векторы документов (например, адаптер меняет только запросы): "
+                    "соседи документов не меняются.")
+        shown = corpus.frame[[c for c in ("id", "title", "channel_title", "category") if c in corpus.frame]]
+        st.dataframe(table.join(shown, on="position").drop(columns=["position"]), hide_index=True)
+
+
+@st.cache_resource(show_spinner="Сравниваем соседей…", max_entries=8)
+def _neighbour_change(model_a: str, model_b: str, corpus_hash: str, _a, _b):
+    return proj.neighbour_change(_a, _b, k=10)

@@ -1,0 +1,84 @@
+"""UMAP maps of channel and post embeddings: colour, clusters, selection, placing a text."""
+import numpy as np
+import streamlit as st
+
+from core import plots
+from core.corpora import CorpusError
+from core.encoders import EncoderLoadError
+from core.search import search_vector
+from pages import _cache, _maps
+from pages._state import MODEL_KEY, require_frame, settings
+
+require_frame()
+s = settings()
+CORPORA = {"channels": "Каналы", "posts": "Посты"}
+
+st.title("Карта")
+top = st.columns([1, 2, 1])
+corpus_name = top[0].segmented_control("Корпус", list(CORPORA), format_func=CORPORA.get, default="channels",
+                                       required=True, key="map_corpus")
+try:
+    corpus = _cache.corpus(s, corpus_name)
+    enc = _cache.current_encoder(s, st.session_state[MODEL_KEY])
+except (CorpusError, EncoderLoadError) as exc:
+    st.error(str(exc))
+    st.stop()
+ci = _cache.corpus_index(s, corpus, enc)
+
+colour_options = {"category": "тематика", "cluster": "кластер"}
+colour_options.update({"log_subscribers": "подписчики (log)"} if corpus.kind == "channels"
+                      else {"channel_title": "канал"})
+colour = top[1].segmented_control("Цвет", list(colour_options), format_func=colour_options.get,
+                                  default="category", required=True, key="map_colour")
+with top[2].popover("Параметры UMAP", icon=":material/tune:"):
+    params = {
+        "n_neighbors": st.slider("n_neighbors", 5, 100, 15, key="map_n_neighbors",
+                                 help="Больше — глобальная структура, меньше — локальные группы."),
+        "min_dist": st.slider("min_dist", 0.0, 0.99, 0.1, 0.05, key="map_min_dist"),
+        "metric": st.selectbox("metric", ["cosine", "euclidean"], key="map_metric"),
+    }
+
+projection, job = _maps.projection(s, ci, params)
+if job is not None:
+    st.caption(":material/hourglass_top: Показан быстрый PCA-предпросмотр; UMAP считается в фоне и "
+               "заменит его сам. Страницей можно пользоваться.")
+    _maps.watch(job)
+
+labels, names = _maps.clusters(ci)
+frame = corpus.frame.assign(cluster=[names[c] for c in labels])
+if "subscribers" in frame:
+    frame["log_subscribers"] = np.log10(frame["subscribers"].astype(float).clip(lower=1))
+
+placed = st.text_input("Куда ляжет текст?", key="map_place_text",
+                       placeholder="например: обзор нового смартфона и его камеры")
+query_point, neighbour_positions = None, None
+if placed.strip():
+    qvec = _cache.passage_vector(enc.id, placed.strip(), _encoder=enc)
+    coords, nbrs = _maps.place(projection, ci, qvec)
+    query_point, neighbour_positions = coords[0], nbrs[0]
+
+fig = plots.map_figure(projection.coords, frame, color_by=colour,
+                       size_by="subscribers" if "subscribers" in frame else None,
+                       cluster_labels=labels, cluster_names=names,
+                       query_point=query_point, neighbour_positions=neighbour_positions)
+fig.update_layout(dragmode="select")   # dragging selects (box); lasso and zoom are in the toolbar
+event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map_chart",
+                        height=640)
+
+picked = plots.selected_positions(event)
+if not picked:
+    st.info("Выделите область рамкой или лассо (или кликните точку) — выбранные записи появятся ниже.")
+else:
+    show = [c for c in ("id", "title", "channel_title", "category", "subscribers", "cluster") if c in frame]
+    table = frame.iloc[picked][show]
+    st.subheader(f"Выбрано: {len(picked)}")
+    row = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="map_table")
+    rows = row.selection.rows if row else []
+    if rows:
+        position = picked[rows[0]]
+        st.markdown(f"**Соседи «{frame.iloc[position].get('title', frame.iloc[position]['id'])}»**")
+        nbrs = search_vector(ci, ci.vectors[position], 10, exclude=position)
+        st.dataframe(nbrs[[c for c in ("rank", "score", "id", "title", "channel_title", "category")
+                           if c in nbrs]], hide_index=True)
+
+_maps.neighbour_change_view(s, corpus, ci)
