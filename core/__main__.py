@@ -3,6 +3,7 @@
     python -m core evaluate --corpus memes --models e5-small e5-small-memes-adapter --mode dense hybrid
     python -m core finetune --method adapter --base e5-small --corpus memes
     python -m core finetune --method full --base my-e5 --epochs 1
+    python -m core import --help        (files, PostgreSQL, precomputed vectors; see core/cli_import.py)
 
 Paths (data, labels, cache, models.yaml, models folder) come from core.config.Settings, i.e.
 the VECSCOPE_* environment variables.
@@ -128,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from core.encoders import EncoderLoadError
     from core.registry import RegistryError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["import"]:
+        from core.cli_import import main as import_main
+        return import_main(argv[1:])
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     try:

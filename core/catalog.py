@@ -29,7 +29,7 @@ import pandas as pd
 
 from core.cache import EmbeddingCache, count_missing, embed_cached
 from core.config import Settings
-from core.corpora import (CHANNEL_PARTS, DEMO_FILES, REQUIRED, Corpus, CorpusError, _row, load_demo,
+from core.corpora import (CHANNEL_PARTS, DEMO_FILES, REQUIRED, TEXT_COLUMNS, Corpus, CorpusError, _row, load_demo,
                           make_corpus, read_table, record_text, validate)
 
 KINDS = tuple(REQUIRED)   # memes, posts, channels, generic
@@ -108,8 +108,7 @@ def as_strings(frame: pd.DataFrame) -> pd.DataFrame:
 
 def text_columns_of(kind: str) -> tuple[str, ...]:
     """Our column names each kind builds its embedded text from."""
-    return {"memes": ("header", "meaning"), "posts": ("raw_text",),
-            "channels": CHANNEL_PARTS, "generic": ("text",)}[kind]
+    return TEXT_COLUMNS[kind]
 
 
 def guess_kind(columns: Sequence[str]) -> str:

@@ -16,6 +16,7 @@ class Settings:
     cache_dir: Path      # embeddings, maps, indexes
     models_yaml: Path    # model registry
     models_dir: Path     # local model folders the app may load from
+    imports_dir: Path    # corpora imported from files or a database
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -29,4 +30,5 @@ class Settings:
             cache_dir=path("VECSCOPE_CACHE_DIR", var / "cache"),
             models_yaml=path("VECSCOPE_MODELS_YAML", ROOT / "data" / "models.yaml"),
             models_dir=path("VECSCOPE_MODELS_DIR", var / "models"),
+            imports_dir=path("VECSCOPE_IMPORTS_DIR", var / "imports"),
         )

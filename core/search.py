@@ -30,7 +30,10 @@ class CorpusIndex:
 
 def build_corpus_index(corpus: Corpus, encoder: Encoder, cache: EmbeddingCache,
                        progress: Callable[[int, int], None] | None = None) -> CorpusIndex:
-    vectors = embed_cached(encoder, corpus.texts, cache, "passage", progress=progress)
+    if hasattr(encoder, "vectors_for"):   # precomputed embeddings: looked up by id, nothing to embed
+        vectors = encoder.vectors_for(corpus)
+    else:
+        vectors = embed_cached(encoder, corpus.texts, cache, "passage", progress=progress)
     vectors.setflags(write=False)   # shared by every session: nobody may mutate it
     return CorpusIndex(corpus, encoder.id, vectors, FlatIndex(vectors))
 

@@ -15,6 +15,7 @@ from core.cache import EmbeddingCache, count_missing, embed_cached
 from core.config import Settings
 from core.encoders import Encoder, l2_normalise
 from core.evaluate import passage_id
+from core.catalog import Catalog
 from core.labels import LabelStore
 from core.search import CorpusIndex, build_corpus_index
 
@@ -45,16 +46,20 @@ def current_encoder(s: Settings, name: str) -> Encoder:
 
 
 @st.cache_resource(show_spinner="Читаем корпус…", max_entries=16)
-def demo_corpus(data_dir: str, name: str, version: str,
-                channel_parts: tuple[str, ...] = corpora.CHANNEL_PARTS) -> corpora.Corpus:
-    return corpora.load_demo(data_dir, name, channel_parts)
+def _catalog_corpus(where: str, name: str, version: str, channel_parts: tuple[str, ...], _catalog) -> corpora.Corpus:
+    return _catalog.load(name, channel_parts)
 
 
 def corpus(s: Settings, name: str, channel_parts: tuple[str, ...] = corpora.CHANNEL_PARTS) -> corpora.Corpus:
-    files = [s.data_dir / corpora.DEMO_FILES[name]]
-    if name == "posts":
-        files.append(s.data_dir / corpora.DEMO_FILES["channels"])
-    return demo_corpus(str(s.data_dir), name, "|".join(mtime(f) for f in files), channel_parts)
+    """A bundled or imported corpus, re-read only when its files change."""
+    cat = Catalog(s)
+    return _catalog_corpus(f"{s.data_dir}|{cat.root}", name, cat.version(name), tuple(channel_parts), _catalog=cat)
+
+
+def corpora_of_kind(s: Settings, *kinds: str) -> dict[str, str]:
+    """{name: label} of the corpora a page can show, bundled first, then imported."""
+    return {info.name: info.name if info.builtin else f"{info.name} (импорт)"
+            for info in Catalog(s).list() if info.kind in kinds}
 
 
 @st.cache_resource(show_spinner=False)
@@ -73,7 +78,7 @@ def corpus_index(s: Settings, corpus_: corpora.Corpus, enc: Encoder) -> CorpusIn
     a progress bar (first start); afterwards everything comes from the disk cache."""
     # an adapter shares its base model's passage vectors: one cache, nothing re-embedded
     key = (str(s.cache_dir), passage_id(enc), corpus_.content_hash)
-    if key not in _embedded():
+    if key not in _embedded() and not hasattr(enc, "vectors_for"):   # precomputed: nothing to embed
         cache = EmbeddingCache(s.cache_dir, key[1])
         missing = count_missing(cache, corpus_.texts)
         if missing:

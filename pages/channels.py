@@ -1,4 +1,5 @@
 """Nearest channels of a channel (look-alikes) or of an ad post (where to place it)."""
+import pandas as pd
 import streamlit as st
 
 from core.corpora import CHANNEL_PARTS, CorpusError
@@ -15,6 +16,11 @@ SUB_STEPS = [0, 1_000, 5_000, 10_000, 50_000, 100_000, 500_000, 1_000_000, 5_000
 
 st.title("Каналы")
 _grading.show_feedback()
+channel_corpora = _cache.corpora_of_kind(s, "channels") or {"channels": "channels"}
+channels_name = "channels"
+if len(channel_corpora) > 1:
+    channels_name = st.selectbox("Корпус каналов", list(channel_corpora), format_func=channel_corpora.get,
+                                 key="channels_corpus")
 try:
     enc = _cache.current_encoder(s, st.session_state[MODEL_KEY])
     posts = _cache.corpus(s, "posts")
@@ -22,7 +28,7 @@ try:
     parts_key = c2.segmented_control("Текст канала", list(PARTS), format_func=PART_NAMES.get,
                                      default="pinned", required=True, key="channels_parts",
                                      help="Из чего собран текст канала для эмбеддинга. Пустые части пропускаются.")
-    channels = _cache.corpus(s, "channels", PARTS[parts_key])
+    channels = _cache.corpus(s, channels_name, PARTS[parts_key])
 except (CorpusError, EncoderLoadError) as exc:
     st.error(str(exc))
     st.stop()
@@ -32,7 +38,7 @@ ci = _cache.corpus_index(s, channels, enc)
 frame = channels.frame
 
 f1, f2, f3 = st.columns([2, 2, 1])
-categories = f1.multiselect("Тематика соседей", sorted(set(frame["category"]) - {""}), key="channels_categories",
+categories = f1.multiselect("Тематика соседей", sorted(set(frame.get("category", pd.Series(dtype=str))) - {""}), key="channels_categories",
                             placeholder="все")
 low, high = f2.select_slider("Подписчики", SUB_STEPS, value=(SUB_STEPS[0], SUB_STEPS[-1]), key="channels_subs",
                              format_func=lambda v: f"{v:,}".replace(",", " "))
@@ -79,7 +85,7 @@ if results.empty:
 
 # how the list changes with another composition of the channel text
 other_key = "title" if parts_key == "pinned" else "pinned"
-other_ci = _cache.corpus_index(s, _cache.corpus(s, "channels", PARTS[other_key]), enc)
+other_ci = _cache.corpus_index(s, _cache.corpus(s, channels_name, PARTS[other_key]), enc)
 other_q = other_ci.vectors[exclude] if exclude is not None else qvec
 other = search_vector(other_ci, other_q, int(k), filters, exclude=exclude)
 entered, left = list_changes(list(other["id"]), list(results["id"]))
@@ -95,8 +101,10 @@ grades = _grading.current_grades("channels", query)
 for i, row in results.iterrows():
     with st.container(border=True, key=f"neighbour_{i}"):
         badge = " · :green-badge[канал этого поста]" if row["id"] == own_channel else ""
-        st.markdown(f"**#{row['rank']}** · `{row['score']:.3f}` · **{row['title']}** · {row['category']} · "
-                    f"{int(row['subscribers'] or 0):,} подписчиков".replace(",", " ") + badge)
+        subs = pd.to_numeric(row.get("subscribers"), errors="coerce")
+        subs_text = f" · {int(subs):,} подписчиков".replace(",", " ") if pd.notna(subs) else ""
+        st.markdown(f"**#{row['rank']}** · `{row['score']:.3f}` · **{row['title']}** · {row.get('category', '')}"
+                    + subs_text + badge)
         if row["about"]:
             st.caption(row["about"][:240])
         with st.expander("Текст, по которому считался эмбеддинг"):

@@ -9,13 +9,16 @@ from pages._state import MODEL_KEY, annotator, require_frame, settings
 
 require_frame()
 s = settings()
-CORPORA = {"memes": "Мемы", "posts": "Посты"}
+LABELS = {"memes": "Мемы", "posts": "Посты"}
 SUBMITTED = "search_submitted"
 
 st.title("Поиск")
 _grading.show_feedback()
-corpus_name = st.segmented_control("Корпус", list(CORPORA), format_func=CORPORA.get,
-                                   default="memes", required=True, key="search_corpus")
+# with nothing found, try the bundled memes anyway: loading them says which file is missing
+corpora = _cache.corpora_of_kind(s, "memes", "posts", "generic") or {"memes": "memes"}
+corpus_name = st.segmented_control("Корпус", list(corpora), format_func=lambda n: LABELS.get(n, corpora[n]),
+                                   default="memes" if "memes" in corpora else next(iter(corpora)), required=True,
+                                   key="search_corpus")
 try:
     corpus = _cache.corpus(s, corpus_name)
     enc = _cache.current_encoder(s, st.session_state[MODEL_KEY])
@@ -34,8 +37,9 @@ with st.form("search_form", border=False):
     k = cols[0].number_input("Результатов", 1, 100, 10, key="search_k")
     filters = {}
     if corpus.kind == "posts":
-        filters["category"] = cols[1].multiselect(
-            "Тематика", sorted(set(corpus.frame["category"]) - {""}), key="search_categories", placeholder="все")
+        if "category" in corpus.frame and corpus.frame["category"].ne("").any():
+            filters["category"] = cols[1].multiselect(
+                "Тематика", sorted(set(corpus.frame["category"]) - {""}), key="search_categories", placeholder="все")
         titles = corpus.frame.drop_duplicates("channel_id").set_index("channel_id")["channel_title"]
         filters["channel_id"] = cols[2].multiselect(
             "Каналы", list(titles.index), format_func=lambda c: titles.get(c) or c,
@@ -75,7 +79,8 @@ cursor = next((i for i, d in enumerate(results["id"]) if (grades.get(d) or {}).g
 
 for i, row in results.iterrows():
     with st.container(border=True, key=f"result_{i}"):
-        head = row["header"] if corpus.kind == "memes" else row.get("channel_title") or row["channel_id"]
+        head = {"memes": row.get("header"), "posts": row.get("channel_title") or row.get("channel_id")}.get(
+            corpus.kind) or row["id"]
         st.markdown(f"**#{row['rank']}** · `{row['score']:.3f}` · **{head}**"
                     + (" · :blue-badge[следующий]" if i == cursor else ""))
         if corpus.kind == "memes":
@@ -83,7 +88,7 @@ for i, row in results.iterrows():
             if row.get("link"):
                 st.markdown(f"[{row['link']}]({row['link']})")
         else:
-            text = row["raw_text"]
+            text = row["text"]
             st.write(text if len(text) <= 600 else text[:600].rsplit(" ", 1)[0] + " …")
             meta = [row.get("category", ""), str(row.get("published_at", ""))[:16].replace("T", " ")]
             st.caption(" · ".join(m for m in meta if m) + f" · id {row['id']}")

@@ -5,7 +5,7 @@ from streamlit.testing.v1 import AppTest
 from core.labels import LabelStore
 from tests.conftest import ROOT
 
-PAGES = ["pages/search.py", "pages/channels.py", "pages/labels.py"]
+PAGES = ["pages/search.py", "pages/channels.py", "pages/map.py", "pages/data.py", "pages/compare.py", "pages/labels.py"]
 
 
 def start(page: str | None = None) -> AppTest:

@@ -200,7 +200,7 @@ def test_run_finetune_in_a_background_job_cancels_cleanly(tmp_path):
     from core.jobs import Job
 
     s = Settings(data_dir=tmp_path, labels_path=tmp_path / "labels.csv", cache_dir=tmp_path / "cache",
-                 models_yaml=tmp_path / "models.yaml", models_dir=tmp_path / "models")
+                 models_yaml=tmp_path / "models.yaml", models_dir=tmp_path / "models", imports_dir=tmp_path / "imports")
     job = Job(run_finetune, s, memes_corpus(), None, "e5-small", "adapter")
     job.cancel()                                   # cancelled before it starts: stops at the first check
     job.start().wait(60)
