@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from core.atomic import atomic_write
 from core.encoders import Encoder, EncoderLoadError, Kind, l2_normalise
 
 FORMAT = "vecscope-adapter/1"
@@ -65,12 +66,9 @@ class AdapterWeights:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "dim": self.dim, "rank": self.rank, **self.meta}
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, U=self.U.astype(np.float32), V=self.V.astype(np.float32),
-                     meta=np.array(json.dumps(meta, ensure_ascii=False, sort_keys=True)))
-        tmp.replace(path)
-        return path
+        return atomic_write(path, lambda fh: np.savez(
+            fh, U=self.U.astype(np.float32), V=self.V.astype(np.float32),
+            meta=np.array(json.dumps(meta, ensure_ascii=False, sort_keys=True))))
 
     @classmethod
     def load(cls, path: str | Path) -> "AdapterWeights":

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from core.atomic import atomic_npy
 from core.encoders import Encoder, Kind, encode_batched
 
 COMPACT_AFTER = 32   # shards; merging keeps load time flat as a corpus is edited over time
@@ -81,8 +81,8 @@ class EmbeddingCache:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"shard-{len(self._shards()):05d}-{os.getpid()}-{os.urandom(3).hex()}"
-        _atomic_save(self.folder / f"{stem}.vecs.npy", np.asarray(vectors, np.float32))
-        _atomic_save(self.folder / f"{stem}.keys.npy", np.array(list(keys), dtype="S16"))
+        atomic_npy(self.folder / f"{stem}.vecs.npy", np.asarray(vectors, np.float32))
+        atomic_npy(self.folder / f"{stem}.keys.npy", np.array(list(keys), dtype="S16"))
         if len(self._shards()) > COMPACT_AFTER:
             self.compact()
 
@@ -94,19 +94,12 @@ class EmbeddingCache:
         keys = np.array(list(self._index.keys()), dtype="S16")
         rows = np.fromiter(self._index.values(), dtype=np.int64, count=len(self._index))
         stem = f"shard-00000-c{os.getpid()}-{os.urandom(3).hex()}"
-        _atomic_save(self.folder / f"{stem}.vecs.npy", self._vectors[rows])   # duplicates dropped, aligned
-        _atomic_save(self.folder / f"{stem}.keys.npy", keys)
+        atomic_npy(self.folder / f"{stem}.vecs.npy", self._vectors[rows])   # duplicates dropped, aligned
+        atomic_npy(self.folder / f"{stem}.keys.npy", keys)
         for kpath in old:
             kpath.unlink(missing_ok=True)
             kpath.with_name(kpath.name.replace(".keys.", ".vecs.")).unlink(missing_ok=True)
         self._index = None
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-    with os.fdopen(fd, "wb") as fh:
-        np.save(fh, array, allow_pickle=False)
-    os.replace(tmp, path)
 
 
 def count_missing(cache: EmbeddingCache, texts: Sequence[str], kind: Kind = "passage") -> int:

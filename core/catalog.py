@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from core.atomic import fsync_path
 from core.cache import EmbeddingCache, count_missing, embed_cached
 from core.config import Settings
 from core.corpora import (CHANNEL_PARTS, DEMO_FILES, REQUIRED, TEXT_COLUMNS, Corpus, CorpusError, _row, load_demo,
@@ -383,14 +384,14 @@ def publish_dir(root: Path, name: str, write: Callable[[Path], None]) -> Path:
     try:
         write(tmp)
         for f in tmp.iterdir():
-            _fsync(f)
+            fsync_path(f)
         final = versions / f"{name}-{time.strftime('%Y%m%d%H%M%S')}-{os.urandom(3).hex()}"
         os.replace(tmp, final)
         old = link.resolve() if link.is_symlink() else None
         new_link = root / f".link-{name}-{os.urandom(3).hex()}"
         os.symlink(Path(_VERSIONS) / final.name, new_link)
         os.replace(new_link, link)   # the one step that publishes the new version
-        _fsync(root)
+        fsync_path(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -417,9 +418,3 @@ def _sweep(root: Path, versions: Path) -> None:
             pass
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -36,6 +36,8 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
+from core.atomic import fsync_path
+
 COLUMNS = ["ts", "annotator", "corpus", "query", "doc_id", "grade", "model", "rank", "split", "note"]
 GRADES = {2: "relevant", 1: "partly", 0: "irrelevant", -1: "can't judge"}
 KEY = ["annotator", "corpus", "query", "doc_id"]
@@ -394,7 +396,7 @@ class LabelStore:
             written += os.write(fd, payload[written:])
         os.fsync(fd)
         if size == 0:
-            _fsync_dir(self.path.parent)  # make the new file's directory entry durable too
+            fsync_path(self.path.parent)  # make the new file's directory entry durable too
         return labels
 
     # -- reading
@@ -464,14 +466,6 @@ def _pread_all(fd: int, size: int) -> bytes:
         chunks.append(chunk)
         offset += len(chunk)
     return b"".join(chunks)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------- export

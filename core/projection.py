@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import threading
 import time
 import warnings
@@ -39,14 +37,17 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from core.atomic import atomic_bytes, atomic_npy
+
 Progress = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
 
 METHODS = ("umap", "pca")
 DEFAULT_PARAMS = {"method": "umap", "n_neighbors": 15, "min_dist": 0.1, "metric": "cosine", "seed": 42}
 PLACE_TEMPERATURE = 0.05   # cosine units: a neighbour 0.05 less similar weighs e^-1 as much
-EXACT_KNN_MAX = 60_000     # up to here the UMAP graph uses exact faiss neighbours (seconds);
-                           # beyond, UMAP's own approximate NNDescent (exact search is O(n^2))
+EXACT_KNN_MAX = 50_000     # up to here the UMAP graph uses exact faiss neighbours; beyond, UMAP's
+                           # own NNDescent (exact search is O(n^2)). 22K x 384 on 2 cores: 42 s in
+                           # all with exact kNN (12 s of it), 52 s with NNDescent, plus its compile
 MIN_UMAP_POINTS = 10       # fewer points: UMAP's spectral layout is meaningless, PCA is used
 FORMAT_VERSION = 1         # part of the cache key: bump when the stored layout changes
 PROGRESS_TOTAL = 100       # progress is reported as (percent done, 100)
@@ -339,14 +340,14 @@ def save_projection(cache_dir: str | Path, model_id: str, corpus_hash: str, para
     key = projection_key(model_id, corpus_hash, params)
     coords_path, basis_path, meta_path = _paths(cache_dir, key)
     coords_path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_npy(coords_path, np.asarray(projection.coords, np.float32))
+    atomic_npy(coords_path, np.asarray(projection.coords, np.float32))
     if projection.basis is not None:
-        _atomic_npy(basis_path, np.asarray(projection.basis, np.float32))
+        atomic_npy(basis_path, np.asarray(projection.basis, np.float32))
     meta = {"key": key, "model": model_id, "corpus": corpus_hash, "params": normalise_params(params),
             "method": projection.method, "n": int(len(projection.coords)),
             "seconds": round(projection.seconds, 3), "format": FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    _atomic_write(meta_path, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
+    atomic_bytes(meta_path, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
     return meta_path
 
 
@@ -364,28 +365,6 @@ def cached_projection(cache_dir: str | Path, model_id: str, corpus_hash: str, ve
     save_projection(cache_dir, model_id, corpus_hash, full, result)
     result.coords.setflags(write=False)   # as on a cache hit: shared, never mutated
     return result
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------- neighbours

