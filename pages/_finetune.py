@@ -9,6 +9,7 @@ from core.corpora import Corpus
 from core.evaluate import SearchConfig, evaluate_configs
 from core.finetune import eval_queries, run_finetune, training_pairs
 from core.jobs import JobRegistry
+from core.quality import holes
 from pages import _cache
 from pages._state import admin_required
 
@@ -60,12 +61,29 @@ def eval_table(s: Settings, corpus: Corpus, configs: list[SearchConfig], labels:
                                                     "p_value": "p", "n": "запросов"})
     st.markdown("**Разница B − A** (парный бутстрэп по запросам, 95% интервал)")
     st.dataframe(diff.style.format(precision=3), width="stretch")
+    _holes(table, qrels)
     dis = table.disagreements.get(b)
     if dis is not None and len(dis):
         st.markdown("**Где модели расходятся сильнее всего** (ΔnDCG@10)")
         st.dataframe(dis.head(10), hide_index=True, width="stretch")
         pick = st.selectbox("Открыть запрос рядом", list(dis["query"].head(10)), key="compare_disagreement")
         st.button("Открыть рядом", on_click=_open_side_by_side, args=(pick,), icon=":material/compare_arrows:")
+
+
+def _open_blind(query: str) -> None:
+    st.session_state["compare_query"] = query
+    st.session_state["compare_view"] = "blind"
+
+
+def _holes(table, qrels) -> None:
+    """"Judge the holes": the unjudged documents of each configuration's top-10, per query."""
+    queue = holes(table.runs, {q: set(g) for q, g in qrels.items()}, k=table.k)
+    st.markdown(f"**Дыры в разметке:** {int(queue['holes'].sum()) if len(queue) else 0} неоценённых документов "
+                f"в топ-{table.k} двух конфигураций на {len(queue)} запросах")
+    if len(queue):
+        st.dataframe(queue.head(20), hide_index=True, width="stretch")
+        pick = st.selectbox("Следующий запрос для разметки", list(queue["query"].head(20)), key="compare_hole")
+        st.button("Оценить вслепую", on_click=_open_blind, args=(pick,), icon=":material/visibility_off:")
 
 
 def train_panel(s: Settings, corpus: Corpus, specs) -> None:

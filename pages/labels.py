@@ -2,7 +2,7 @@
 import streamlit as st
 
 from core.labels import GRADES, export_csv
-from pages import _cache, _grading
+from pages import _cache, _grading, _health
 from pages._state import annotator, require_frame, settings
 
 require_frame()
@@ -53,6 +53,10 @@ picked = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="
 st.download_button("Скачать CSV", export_csv(view), file_name="vecscope-labels.csv", mime="text/csv",
                    icon=":material/download:",
                    help="Ячейки, начинающиеся с = + - @, экранированы апострофом для Excel; исходный файл хранит точный текст.")
+
+health = st.toggle("Здоровье eval-набора: согласие аннотаторов, очередь споров, темп, экспорт", key="labels_health")
+if health:
+    _health.show(read.frame, latest)
 
 rows = picked.selection.rows if picked else []
 if rows:

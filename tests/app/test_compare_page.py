@@ -55,3 +55,13 @@ def test_training_an_adapter_registers_it(app_env, monkeypatch, tmp_path):
     assert job is not None and job.wait(120).done and job.error is None, job.error
     names = [s.name for s in load_registry(yaml_path)[1]]
     assert "e5-small-memes-adapter" in names
+
+
+def test_eval_view_serves_the_holes_one_query_at_a_time(app_env):
+    at = start("pages/compare.py")
+    at.segmented_control(key="compare_view").set_value("table").run()
+    assert any("Дыры в разметке" in m.value for m in at.markdown)
+    pick = at.selectbox(key="compare_hole").value
+    next(b for b in at.button if b.label == "Оценить вслепую").click().run()
+    assert at.segmented_control(key="compare_view").value == "blind"
+    assert at.text_input(key="compare_query").value == pick

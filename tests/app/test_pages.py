@@ -132,3 +132,15 @@ def test_admin_role_comes_from_the_admin_password(app_env):
     assert at.sidebar.text_input(key="_admin_password")
     at.sidebar.text_input(key="_admin_password").input("root!").run()
     assert at.session_state[_state.ADMIN_KEY] is True
+
+
+def test_labels_health_panel_shows_agreement_and_exports(app_env):
+    from core.labels import Label
+    store = LabelStore(app_env / "labels.csv")
+    for who, grade in (("anna", 2), ("boris", 0)):
+        store.append(Label(annotator=who, corpus="memes", query="кот", doc_id="m001", grade=grade))
+    at = start("pages/labels.py")
+    at.toggle(key="labels_health").set_value(True).run()
+    assert not at.exception, at.exception
+    assert any(m.label == "Документов с 2+ оценками" and m.value == "1" for m in at.metric)
+    assert "m001" in at.dataframe[2].value["doc_id"].tolist()
