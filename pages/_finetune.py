@@ -60,7 +60,9 @@ def eval_table(s: Settings, corpus: Corpus, configs: list[SearchConfig], labels:
     diff = diff.rename(index=METRIC_NAMES, columns={"mean_diff": "B − A", "lo": "95% CI от", "hi": "до",
                                                     "p_value": "p", "n": "запросов"})
     st.markdown("**Разница B − A** (парный бутстрэп по запросам, 95% интервал)")
-    st.dataframe(diff.style.format(precision=3), width="stretch")
+    diff["запросов"] = diff["запросов"].astype(int)
+    st.dataframe(diff.style.format({c: "{:+.3f}" for c in ("B − A", "95% CI от", "до")} | {"p": "{:.3f}"}),
+                 width="stretch")
     _holes(table, qrels)
     dis = table.disagreements.get(b)
     if dis is not None and len(dis):
