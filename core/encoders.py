@@ -123,7 +123,8 @@ def _load_st(cls, name_or_path: str, local: Path, device: str | None):
     try:
         return cls(name_or_path, local_files_only=True, **kwargs)
     except Exception as cached_exc:
-        if os.environ.get("VECSCOPE_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1":
+        if (os.environ.get("VECSCOPE_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
+                or not _hub_reachable()):
             raise EncoderLoadError(
                 f"cannot load sentence-transformers model {name_or_path!r}: it is not in the local Hugging Face "
                 "cache and this machine is offline. Download it where there is internet and copy the folder "
@@ -133,6 +134,19 @@ def _load_st(cls, name_or_path: str, local: Path, device: str | None):
     except Exception as exc:
         raise EncoderLoadError(f"cannot load sentence-transformers model {name_or_path!r} from the Hugging Face "
                                f"hub ({exc}). Check the id and the internet connection, or use a local folder.") from exc
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick TCP connect: without it an offline machine waits through the hub client's
+    retries (over a minute) before the user learns that the model cannot be downloaded."""
+    import socket
+    from urllib.parse import urlparse
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def _fingerprint(folder: Path) -> str:

