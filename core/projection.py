@@ -46,8 +46,8 @@ METHODS = ("umap", "pca")
 DEFAULT_PARAMS = {"method": "umap", "n_neighbors": 15, "min_dist": 0.1, "metric": "cosine", "seed": 42}
 PLACE_TEMPERATURE = 0.05   # cosine units: a neighbour 0.05 less similar weighs e^-1 as much
 EXACT_KNN_MAX = 50_000     # up to here the UMAP graph uses exact faiss neighbours; beyond, UMAP's
-                           # own NNDescent (exact search is O(n^2)). 22K x 384 on 2 cores: 42 s in
-                           # all with exact kNN (12 s of it), 52 s with NNDescent, plus its compile
+                           # own NNDescent (exact search is O(n^2)). 22K x 384 on 2 cores: UMAP takes
+                           # 9.5 s in all with exact kNN (2 s of it), 19 s with NNDescent (once compiled)
 MIN_UMAP_POINTS = 10       # fewer points: UMAP's spectral layout is meaningless, PCA is used
 FORMAT_VERSION = 1         # part of the cache key: bump when the stored layout changes
 PROGRESS_TOTAL = 100       # progress is reported as (percent done, 100)
@@ -265,7 +265,7 @@ _UMAP_RUN_LOCK = threading.Lock()
 def _import_umap():
     """Import umap lazily (it takes seconds: numba, pynndescent) and let numba keep its compiled
     code on disk. umap 0.5 compiles several functions (the fuzzy graph ones are parallel) with
-    no on-disk cache: ~15-40 s of compiling in every new process before the first map. Turning
+    no on-disk cache: ~18 s of compiling (2 idle cores) in every new process before the first map. Turning
     numba's own cache on for them makes that a one-off per installation (later processes load the
     machine code in about a second). Best effort: if numba refuses, UMAP just compiles as usual."""
     global _UMAP_READY
