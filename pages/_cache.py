@@ -99,9 +99,10 @@ def store(s: Settings) -> LabelStore:
     return LabelStore(s.labels_path)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def labels_read(path: str, version: str):
-    """Parsed labels file, re-read only when the file changed."""
+    """Parsed labels file, re-read only when the file changed. A resource, not data: a
+    100K-row frame is shared read-only instead of unpickled on every rerun (STYLE M3)."""
     return LabelStore(path).read()
 
 
