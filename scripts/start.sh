@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m streamlit run app.py --browser.gatherUsageStats false "$@"
+# headless: no e-mail prompt on first run and no browser to open on a server; open the URL yourself
+exec .venv/bin/python -m streamlit run app.py --server.headless true --browser.gatherUsageStats false "$@"
