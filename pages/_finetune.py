@@ -53,8 +53,10 @@ def eval_table(s: Settings, corpus: Corpus, configs: list[SearchConfig], labels:
                "Неоценённые документы считаются нерелевантными; judged@10 показывает долю оценённых в топ-10.")
     summary = table.summary.rename(columns=METRIC_NAMES).rename(index=dict(zip(table.labels, labels)))
     st.dataframe(summary.drop(columns=["low_coverage"]).style.format(precision=3), width="stretch")
-    for note in table.notes:
-        st.warning(note)
+    low = [name for name, lab in zip(labels, table.labels) if table.low_coverage[lab]]
+    if low:
+        st.warning(f"Мало оценок (средний judged@10 < 0.5) у {', '.join(low)}: неоценённые документы считаются "
+                   "нерелевантными, поэтому эти числа — нижняя граница. Дооцените дыры ниже или вслепую.")
     b = table.labels[1]
     diff = pd.DataFrame(table.comparisons[b]).T[["mean_diff", "lo", "hi", "p_value", "n"]]
     diff = diff.rename(index=METRIC_NAMES, columns={"mean_diff": "B − A", "lo": "95% CI от", "hi": "до",

@@ -38,7 +38,7 @@ def test_eval_table_scores_both_configs_with_coverage(app_env):
     assert len(frames) >= 2
     summary = frames[0].value
     assert {"nDCG@10", "MRR@10", "judged@10"} <= set(summary.columns)
-    assert any("Low label coverage" in w.value for w in at.warning)
+    assert any("Мало оценок" in w.value and "judged@10" in w.value for w in at.warning)
 
 
 def test_training_an_adapter_registers_it(app_env, monkeypatch, tmp_path):
