@@ -108,5 +108,17 @@ def sidebar() -> None:
         _admin_login()
 
 
+def corpus_and_encoder(name: str):
+    """The corpus and the sidebar's model, or an error box that says what to fix and a stopped page."""
+    from core.corpora import CorpusError
+    from core.encoders import EncoderLoadError
+    s = settings()
+    try:
+        return _cache.corpus(s, name), _cache.current_encoder(s, st.session_state[MODEL_KEY])
+    except (CorpusError, EncoderLoadError) as exc:
+        st.error(str(exc))
+        st.stop()
+
+
 def annotator() -> str:
     return (st.session_state.get(ANNOTATOR_KEY) or "").strip()

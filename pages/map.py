@@ -3,11 +3,9 @@ import numpy as np
 import streamlit as st
 
 from core import plots
-from core.corpora import CorpusError
-from core.encoders import EncoderLoadError
 from core.search import search_vector
 from pages import _cache, _maps
-from pages._state import MODEL_KEY, require_frame, settings
+from pages._state import corpus_and_encoder, require_frame, settings
 
 require_frame()
 s = settings()
@@ -17,12 +15,7 @@ st.title("Карта")
 top = st.columns([1, 2, 1])
 corpus_name = top[0].segmented_control("Корпус", list(CORPORA), format_func=CORPORA.get, default="channels",
                                        required=True, key="map_corpus")
-try:
-    corpus = _cache.corpus(s, corpus_name)
-    enc = _cache.current_encoder(s, st.session_state[MODEL_KEY])
-except (CorpusError, EncoderLoadError) as exc:
-    st.error(str(exc))
-    st.stop()
+corpus, enc = corpus_and_encoder(corpus_name)
 ci = _cache.corpus_index(s, corpus, enc)
 
 colour_options = {"category": "тематика", "cluster": "кластер"}

@@ -1,11 +1,9 @@
 """Search memes or posts with a short situation description, and grade the results."""
 import streamlit as st
 
-from core.corpora import CorpusError
-from core.encoders import EncoderLoadError
 from core.search import QueryError, prepare_query, search_vector
 from pages import _cache, _grading
-from pages._state import MODEL_KEY, annotator, require_frame, settings
+from pages._state import MODEL_KEY, annotator, corpus_and_encoder, require_frame, settings
 
 require_frame()
 s = settings()
@@ -19,12 +17,7 @@ corpora = _cache.corpora_of_kind(s, "memes", "posts", "generic") or {"memes": "m
 corpus_name = st.segmented_control("Корпус", list(corpora), format_func=lambda n: LABELS.get(n, corpora[n]),
                                    default="memes" if "memes" in corpora else next(iter(corpora)), required=True,
                                    key="search_corpus")
-try:
-    corpus = _cache.corpus(s, corpus_name)
-    enc = _cache.current_encoder(s, st.session_state[MODEL_KEY])
-except (CorpusError, EncoderLoadError) as exc:
-    st.error(str(exc))
-    st.stop()
+corpus, enc = corpus_and_encoder(corpus_name)
 if enc.notice:
     st.info(enc.notice)
 for note in corpus.notes:
