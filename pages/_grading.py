@@ -8,11 +8,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.labels import GRADES, Label
+from core.labels import Label
 from pages import _cache
 from pages._state import annotator, settings
 
 BUTTONS = [(2, "2 · релевантно"), (1, "1 · частично"), (0, "0 · мимо"), (-1, "? · не могу оценить")]
+GRADE_NAMES = {grade: text.split(" · ")[1] for grade, text in BUTTONS}
 SHORTCUTS = {2: "2", 1: "1", 0: "0", -1: "X"}
 FLASH, ERROR = "grading_flash", "grading_error"
 
@@ -24,7 +25,7 @@ def _save(label: Label) -> None:
         st.session_state[ERROR] = (f"Оценка НЕ сохранена ({exc}). Проверьте путь VECSCOPE_LABELS; "
                                    "ранее сохранённые оценки не затронуты.")
         return
-    st.session_state[FLASH] = f"Сохранено: «{label.doc_id}» — {GRADES[label.grade]}"
+    st.session_state[FLASH] = f"Сохранено: «{label.doc_id}» — {GRADE_NAMES[label.grade]}"
 
 
 def show_feedback() -> None:
