@@ -12,8 +12,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import psycopg
@@ -23,12 +25,13 @@ from core.cache import EmbeddingCache
 from core.catalog import Catalog
 from core.config import Settings
 from core.corpora import CorpusError
-from core.database import (DatabaseError, fetch_corpus, fetch_embeddings, import_query, parse_vector, redact,
-                           refresh)
+from core import database
+from core.database import (DatabaseError, fetch_corpus, fetch_embeddings, fetch_frame, import_query, parse_vector,
+                           redact, refresh)
 from core.encoders import EncoderLoadError
 from core.precomputed import NO_QUERY_ENCODER, PrecomputedError, PrecomputedVectors, save_vectors
 from core.search import build_corpus_index, search
-from tests.conftest import DEMO
+from tests.conftest import DEMO, ROOT
 
 SCHEMA = """
 CREATE SCHEMA parse;
@@ -130,29 +133,53 @@ def _user_exists(name: str) -> bool:
         return False
 
 
+READER = "vecscope_reader"
+
+
 @pytest.fixture
 def pg_url(postgres_server):
-    """A fresh database with the parse/embeddings tables and realistic rows."""
+    """A fresh database with the parse/embeddings tables and realistic rows; the URL logs in
+    as the SELECT-only role the tool expects (the server's superuser would be refused)."""
     db = f"t_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {db}")
-    url = f"{postgres_server}/{db}"
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER,)).fetchone():
+            conn.execute(f"CREATE ROLE {READER} LOGIN")
+    admin_url = f"{postgres_server}/{db}"
     rng = np.random.default_rng(7)
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(SCHEMA)
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO parse.channels VALUES (%s, %s, %s, %s)", CHANNELS)
             cur.executemany("INSERT INTO parse.posts_content VALUES (%s, %s, %s)", POSTS)
             cur.executemany("INSERT INTO embeddings.channel_emb VALUES (%s, %s)",
                             [(c[0], rng.normal(size=8).round(4).tolist()) for c in CHANNELS[:3]])
-    yield url
+        conn.execute(f"GRANT USAGE ON SCHEMA parse, embeddings TO {READER}; "
+                     f"GRANT SELECT ON ALL TABLES IN SCHEMA parse, embeddings TO {READER}")
+    yield as_user(admin_url, READER)
     with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {db} WITH (FORCE)")
 
 
+def as_user(url: str, user: str) -> str:
+    """The same server and database, logged in as `user` (trust auth: any password works)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{user}:s3cr3t-pw@{parts.netloc.rsplit('@', 1)[1]}"))
+
+
+def admin(url: str) -> str:
+    return as_user(url, "vecscope")
+
+
 def execute(url: str, sql: str, params=None) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
+    """Set-up statements, run as the superuser whatever role `url` names."""
+    with psycopg.connect(admin(url), autocommit=True) as conn:
         conn.execute(sql, params)
+
+
+def scalar(url: str, sql: str, params=None):
+    with psycopg.connect(admin(url), autocommit=True) as conn:
+        return conn.execute(sql, params).fetchone()[0]
 
 
 @pytest.fixture
@@ -236,11 +263,11 @@ def test_queries_are_read_only_and_one_statement(pg_url, catalog):
     for sql in ("SELECT 1; COMMIT; DELETE FROM parse.posts_content",
                 "DELETE FROM parse.posts_content",
                 "SELECT 1; DELETE FROM parse.posts_content"):
-        with pytest.raises(DatabaseError, match="query failed"):
+        with pytest.raises(DatabaseError, match="не выполнен"):
             import_query(catalog, pg_url, sql, "x", "generic")
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM parse.posts_content").fetchone()[0] == 10
-    with pytest.raises(DatabaseError, match="more than once"):
+    with pytest.raises(DatabaseError, match="больше одного раза"):
         fetch_corpus(pg_url, "SELECT p.id, c.id FROM parse.posts_content p JOIN parse.channels c "
                              "ON c.id = p.channel_id", "generic")
 
@@ -252,7 +279,7 @@ def test_a_failed_refresh_keeps_the_current_import(pg_url, catalog):
     with pytest.raises(CorpusError, match=r"row \d+ \(id '-1003333333333_102'\) has no text in raw_text \(your column 'raw_text'\)"):
         refresh("tg-posts", catalog, url=pg_url)
     assert catalog.version("tg-posts") == before and len(catalog.load("tg-posts")) == 10
-    with pytest.raises(DatabaseError, match="came from"):
+    with pytest.raises(DatabaseError, match="импортирован из"):
         refresh("tg-posts", catalog, url=pg_url.rsplit("/", 1)[0] + "/postgres")
 
 
@@ -264,7 +291,7 @@ def test_url_from_the_environment_and_errors_without_password(pg_url, catalog, m
     closed = f"postgresql://vecscope:s3cr3t-pw@127.0.0.1:{_free_port()}/nowhere"
     with pytest.raises(DatabaseError) as err:
         fetch_corpus(closed, POSTS_SQL, "posts")
-    assert "cannot connect" in str(err.value) and "s3cr3t" not in str(err.value) and "***" in str(err.value)
+    assert "Не удалось подключиться" in str(err.value) and "s3cr3t" not in str(err.value) and "***" in str(err.value)
 
 
 def test_redact_and_parse_vector():
@@ -274,3 +301,126 @@ def test_redact_and_parse_vector():
     assert redact("postgresql://db/x") == "postgresql://db/x"
     assert parse_vector("[0.5,-1,2e-1]").tolist() == pytest.approx([0.5, -1, 0.2])
     assert parse_vector("{1,2}").tolist() == [1, 2] and parse_vector([1, 2]).dtype == np.float32
+
+
+# ------------------------------------------------------------------ "read-only" attacks
+# Each layer is tested on its own: the name check (check_sql) is switched off where a test is
+# about the transaction or the role, so a hole in one layer shows up as a failing test.
+
+def _without_name_check(monkeypatch):
+    monkeypatch.setattr(database, "check_sql", lambda sql: None)
+
+
+def _large_objects(url: str) -> dict[int, bytes]:
+    with psycopg.connect(admin(url), autocommit=True) as conn:
+        oids = [r[0] for r in conn.execute("SELECT oid FROM pg_largeobject_metadata ORDER BY oid")]
+        return {oid: conn.execute("SELECT lo_get(%s)", (oid,)).fetchone()[0] for oid in oids}
+
+
+def test_large_object_writes_are_rolled_back_even_when_the_import_succeeds(pg_url, catalog, monkeypatch):
+    # READ ONLY does not stop lo_from_bytea/lowrite/lo_unlink, and psycopg's `with conn:` commits
+    oid = scalar(pg_url, "SELECT lo_from_bytea(0, 'original')")
+    execute(pg_url, f"ALTER LARGE OBJECT {oid} OWNER TO {READER}")   # so the role may write to it
+    _without_name_check(monkeypatch)
+    info = import_query(catalog, pg_url, "SELECT lo_from_bytea(0, 'planted')::text AS id, 'текст' AS text, "
+                                         f"lowrite(lo_open({oid}, 131072), 'EVIL') AS w", "lo", "generic")
+    assert info.rows == 1                                      # the query ran and was imported…
+    fetch_frame(pg_url, f"SELECT lo_unlink({oid}) AS gone")
+    assert _large_objects(pg_url) == {oid: b"original"}        # …and none of it stayed
+
+
+def test_large_object_functions_are_refused_by_name(pg_url, catalog):
+    for sql in ("SELECT lo_from_bytea(0, 'x') AS id", "SELECT LO_UNLINK (1)", 'SELECT "lowrite"(lo_open(1, 131072), \'x\')',
+                "SELECT pg_catalog.lo_export/**/(1, '/tmp/x')"):
+        with pytest.raises(DatabaseError, match="Запрос отклонён: он вызывает lo"):
+            fetch_frame(pg_url, sql)
+    assert _large_objects(pg_url) == {}
+
+
+def test_superuser_connection_is_refused_before_the_query_runs(pg_url, monkeypatch):
+    target = Path(tempfile.mkdtemp(prefix="vecscope-lo-")) / "exported.txt"
+    target.parent.chmod(0o777)   # so lo_export, if it ran, could write there as the server's user
+    _without_name_check(monkeypatch)   # the role check alone must stop these
+    for sql in (f"SELECT lo_export(lo_from_bytea(0, 'pwned'), '{target}') AS id",
+                "SELECT 'h' AS id, pg_read_file('/etc/hostname') AS text",
+                "SELECT 1 AS id"):
+        with pytest.raises(DatabaseError) as err:
+            fetch_frame(admin(pg_url), sql)
+        message = str(err.value)
+        assert "суперпользователь" in message and "'vecscope'" in message and "Database role" in message
+        assert "s3cr3t" not in message
+    assert not target.exists() and _large_objects(pg_url) == {}
+    shutil.rmtree(target.parent, ignore_errors=True)
+
+
+def test_roles_that_can_act_outside_the_transaction_are_refused(pg_url):
+    for role, grant, expected in [("r_files", "GRANT pg_read_server_files TO r_files", "pg_read_server_files"),
+                                  ("r_signal", "GRANT pg_signal_backend TO r_signal", "pg_signal_backend"),
+                                  ("r_su", "GRANT vecscope TO r_su", "'vecscope'"),   # may SET ROLE to superuser
+                                  ("r_repl", "ALTER ROLE r_repl REPLICATION", "REPLICATION")]:
+        execute(pg_url, f"DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; {grant}")
+        with pytest.raises(DatabaseError, match=expected) as err:
+            fetch_frame(as_user(pg_url, role), "SELECT 1 AS id")
+        assert "Запрос не выполнен" in str(err.value)
+        execute(pg_url, f"DROP ROLE {role}")
+
+
+def test_terminating_other_sessions_is_refused(pg_url):
+    victim = psycopg.connect(pg_url, autocommit=True)   # another session of the same role
+    try:
+        pid = victim.info.backend_pid
+        for sql in (f"SELECT pg_terminate_backend({pid}) AS id",
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()",
+                    # the name hidden in a string that query_to_xml would run
+                    f"SELECT query_to_xml('select pg_termi' || 'nate_backend({pid})', true, false, '') AS x",
+                    f'SELECT U&"pg_te\\0072minate_backend"({pid})'):
+            with pytest.raises(DatabaseError, match="Запрос отклонён"):
+                fetch_frame(pg_url, sql)
+        assert victim.execute("SELECT 1").fetchone() == (1,)   # still alive
+    finally:
+        victim.close()
+
+
+def test_ordinary_queries_still_pass_the_name_check():
+    database.check_sql("SELECT p.id, p.raw_text AS lo_fi_text, c.title FROM parse.posts_content p "
+                       "JOIN parse.channels c ON c.id = p.channel_id WHERE p.raw_text ILIKE '%set config%'")
+
+
+def test_the_time_limit_covers_the_whole_query_not_each_batch(pg_url):
+    # every 10,000-row FETCH sleeps 0.8 s: under the 1.5 s statement_timeout each time, 3.2 s in all
+    sql = ("SELECT g::text AS id, CASE WHEN g % 10000 = 1 THEN pg_sleep(0.8)::text END AS s "
+           "FROM generate_series(1, 40000) g")
+    start = time.monotonic()
+    with pytest.raises(DatabaseError, match="дольше 1.5 с") as err:
+        fetch_frame(pg_url, sql, timeout_s=1.5)
+    assert time.monotonic() - start < 2.6 and "VECSCOPE_PG_TIMEOUT_S" in str(err.value)
+
+
+def test_a_query_that_switches_off_statement_timeout_is_cancelled_on_the_server(pg_url, monkeypatch):
+    _without_name_check(monkeypatch)   # set_config is refused by name too; the clock must hold alone
+    marker = f"m{uuid.uuid4().hex[:8]}"
+    sql = (f"SELECT g::text AS {marker}, set_config('statement_timeout', '0', true) AS t, "
+           "CASE WHEN g = 10001 THEN pg_sleep(20)::text END AS s FROM generate_series(1, 20000) g")
+    start = time.monotonic()
+    with pytest.raises(DatabaseError, match="остановлен на сервере"):
+        fetch_frame(pg_url, sql, timeout_s=1.5)
+    assert time.monotonic() - start < 3.5
+    # cancelled, not just abandoned: no backend is still sleeping in it
+    assert scalar(pg_url, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s "
+                          "AND pid <> pg_backend_pid()", (f"%{marker}%",)) == 0
+
+
+def test_the_readme_recipe_makes_a_role_the_tool_accepts(pg_url):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```sql\n(-- vecscope role.*?)```", readme, re.S)
+    assert block, "README has no ```sql block starting with '-- vecscope role'"
+    role, db = f"r_{uuid.uuid4().hex[:8]}", urlsplit(pg_url).path.lstrip("/")
+    recipe = block.group(1).replace("vecscope_reader", role).replace("mydb", db)
+    execute(pg_url, recipe)
+    url = as_user(pg_url, role)
+    assert len(fetch_frame(url, POSTS_SQL)) == 10
+    for sql in ("DELETE FROM parse.posts_content", "SELECT pg_read_file('/etc/hostname')"):
+        with pytest.raises(psycopg.Error):
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(sql)
+    assert scalar(pg_url, "SELECT count(*) FROM parse.posts_content") == 10
