@@ -32,6 +32,7 @@ from core.cache import EmbeddingCache, count_missing, embed_cached
 from core.config import Settings
 from core.corpora import (CHANNEL_PARTS, DEMO_FILES, REQUIRED, TEXT_COLUMNS, Corpus, CorpusError, _row, load_demo,
                           make_corpus, read_table, record_text, validate)
+from core.display import KIND_NAMES, quoted
 
 KINDS = tuple(REQUIRED)   # memes, posts, channels, generic
 # Columns a kind shows or filters on when present; missing ones are stored empty, so every page
@@ -90,8 +91,8 @@ def cache_id(encoder) -> str:
 def check_name(name: str) -> str:
     name = (name or "").strip()
     if not NAME_RE.fullmatch(name):
-        raise CorpusError(f"corpus name {name!r}: use 1–64 letters, digits, '_' or '-', starting with a letter "
-                          "or digit (it becomes a folder name and the corpus column of labels).")
+        raise CorpusError(f"название корпуса {name!r}: нужно 1–64 букв, цифр, «_» или «-», первой — буква или "
+                          "цифра (название становится именем папки и значением столбца «корпус» в разметке).")
     return name
 
 
@@ -113,11 +114,15 @@ def text_columns_of(kind: str) -> tuple[str, ...]:
 
 
 def guess_kind(columns: Sequence[str]) -> str:
-    """The kind whose required columns the file already has, else generic."""
-    for kind in ("memes", "posts", "channels"):
-        if set(REQUIRED[kind]) <= set(columns):
-            return kind
-    return "generic"
+    """The kind the file most looks like: the one with most of its own columns (required or
+    optional, `id` aside) in the file, ties in the order memes, posts, channels; generic only
+    when nothing points to a kind. A posts file that lacks `raw_text` is still posts, so its
+    error names the missing `raw_text` instead of the generic kind's `text`."""
+    have = set(columns)
+    scores = {kind: len(have & (set(REQUIRED[kind]) | set(OPTIONAL[kind])) - {"id"})
+              for kind in ("memes", "posts", "channels")}
+    best = max(scores, key=lambda k: (scores[k], -list(scores).index(k)))
+    return best if scores[best] else "generic"
 
 
 def remaining_columns(columns: Sequence[str], kind: str, mapping: Mapping[str, str] | None = None,
@@ -139,27 +144,35 @@ def prepare_import(frame: pd.DataFrame, kind: str, name: str, source: str,
     Raises CorpusError naming the file, the column and the row."""
     name = check_name(name)
     if kind not in KINDS:
-        raise CorpusError(f"{source}: unknown corpus kind {kind!r}; use one of {', '.join(KINDS)}.")
+        raise CorpusError(f"{source}: неизвестный тип корпуса {kind!r}; возможные: {', '.join(KINDS)}.")
     frame = frame.copy()
     frame.columns = [str(c).strip() for c in frame.columns]
     dup = frame.columns[frame.columns.duplicated()]
     if len(dup):
-        raise CorpusError(f"{source}: column {dup[0]!r} appears more than once; rename one of them.")
+        raise CorpusError(f"{source}: столбец {dup[0]!r} встречается дважды; переименуйте один из них.")
     mapping = {ours: theirs for ours, theirs in (mapping or {}).items() if theirs}
     known = REQUIRED[kind] + OPTIONAL[kind]
     stray = [o for o in mapping if o not in known]
     if stray:
-        raise CorpusError(f"{source}: {kind} corpora have no column {stray[0]!r} to map; "
-                          f"map onto {', '.join(known)}.")
+        raise CorpusError(f"{source}: у корпуса типа «{KIND_NAMES.get(kind, kind)}» нет столбца {stray[0]!r}; "
+                          f"сопоставлять можно с {quoted(known)}.")
     text_columns = list(text_columns or ())
     if text_columns and kind != "generic":
-        raise CorpusError(f"{source}: text columns are for generic corpora; a {kind} corpus builds its text "
-                          f"from {', '.join(text_columns_of(kind))} (map your columns onto those).")
+        raise CorpusError(f"{source}: текстовые столбцы выбирают только для произвольного корпуса; корпус типа "
+                          f"«{KIND_NAMES.get(kind, kind)}» берёт текст из {quoted(text_columns_of(kind))} "
+                          "(сопоставьте свои столбцы с ними).")
     wanted = list(mapping.values()) + text_columns + list(meta_columns)
     missing = [c for c in dict.fromkeys(wanted) if c not in frame.columns]
     if missing:
-        raise CorpusError(f"{source}: column(s) {', '.join(map(repr, missing))} not in the file; "
-                          f"it has {', '.join(map(repr, frame.columns))}.")
+        raise CorpusError(f"{source}: в файле нет {'столбца' if len(missing) == 1 else 'столбцов'} "
+                          f"{quoted(missing)}; в нём есть {quoted(frame.columns)}.")
+    unmapped = [ours for ours in REQUIRED[kind] if not (ours == "text" and text_columns)
+                and mapping.get(ours, ours) not in frame.columns]
+    if unmapped:
+        raise CorpusError(
+            f"{source}: нет {'столбца' if len(unmapped) == 1 else 'столбцов'} {quoted(unmapped)} — "
+            f"без {'него' if len(unmapped) == 1 else 'них'} не собрать корпус типа «{KIND_NAMES.get(kind, kind)}»; "
+            f"в файле есть {quoted(frame.columns)}. Выберите, какой столбец файла им соответствует.")
     frame = as_strings(frame)
 
     out, origin = pd.DataFrame(index=frame.index), {}
@@ -175,8 +188,9 @@ def prepare_import(frame: pd.DataFrame, kind: str, name: str, source: str,
         if col in out.columns:
             if origin.get(col) == col:
                 continue   # already there, from the same column
-            raise CorpusError(f"{source}: metadata column {col!r} clashes with the {kind} column {col!r}; "
-                              "leave it out of the metadata or rename it.")
+            raise CorpusError(f"{source}: столбец метаданных {col!r} совпадает по имени со столбцом {col!r} "
+                              f"корпуса типа «{KIND_NAMES.get(kind, kind)}»; уберите его из метаданных "
+                              "или переименуйте.")
         out[col] = frame[col]
     for col in OPTIONAL[kind]:
         if col not in out.columns:
@@ -192,9 +206,9 @@ def _check_texts(frame: pd.DataFrame, kind: str, source: str, origin: Mapping[st
     texts = [record_text(row, kind) for row in frame.to_dict("records")]
     empty = [i for i, t in enumerate(texts) if not t]
     if empty:
-        cols = ", ".join(f"{c} (your column {origin[c]!r})" for c in text_columns_of(kind) if c in origin)
-        raise CorpusError(f"{source}: row {_row(empty[0])} (id {frame.at[empty[0], 'id']!r}) has no text in "
-                          f"{cols} ({len(empty)} such row(s)). Fill or drop them.")
+        cols = ", ".join(f"{c} (ваш столбец {origin[c]!r})" for c in text_columns_of(kind) if c in origin)
+        raise CorpusError(f"{source}: в строке {_row(empty[0])} (id {frame.at[empty[0], 'id']!r}) нет текста в "
+                          f"{cols} (всего таких строк: {len(empty)}). Заполните или удалите их.")
 
 
 def _join(frame: pd.DataFrame, columns: Sequence[str], joiner: str, source: str) -> pd.Series:
@@ -203,8 +217,8 @@ def _join(frame: pd.DataFrame, columns: Sequence[str], joiner: str, source: str)
     empty = [i for i, t in enumerate(texts) if not t]
     if empty:
         raise CorpusError(
-            f"{source}: row {_row(empty[0])} has no text in column(s) {', '.join(map(repr, columns))} "
-            f"({len(empty)} such row(s)). Fill or drop them, or choose other text columns.")
+            f"{source}: в строке {_row(empty[0])} нет текста в {quoted(columns)} (всего таких строк: "
+            f"{len(empty)}). Заполните или удалите их либо выберите другие текстовые столбцы.")
     return pd.Series(texts, index=frame.index, dtype=object)
 
 
@@ -269,16 +283,16 @@ class Catalog:
         try:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise CorpusError(f"imported corpus {name!r}: unreadable meta.json in {folder} ({exc}); "
-                              "import it again.") from exc
+            raise CorpusError(f"импортированный корпус {name!r}: не читается meta.json в {folder} "
+                              f"({type(exc).__name__}); импортируйте его заново.") from exc
         return CorpusInfo(name, meta["kind"], meta.get("source", ""), int(meta.get("rows", 0)), False,
                           meta.get("created", ""), meta.get("content_hash", ""), folder.name, meta)
 
     def _folder(self, name: str) -> Path:
         link = self.root / name
         if name.startswith(".") or not link.is_symlink() or not link.resolve().is_dir():
-            known = ", ".join(self.names()) or "none"
-            raise CorpusError(f"unknown corpus {name!r}; the catalog has: {known}.")
+            known = ", ".join(self.names()) or "ничего"
+            raise CorpusError(f"неизвестный корпус {name!r}; в каталоге есть: {known}.")
         return link.resolve()
 
     def version(self, name: str) -> str:
@@ -321,7 +335,7 @@ class Catalog:
         database import, so it can be refreshed)."""
         name = check_name(name)
         if name in DEMO_FILES:
-            raise CorpusError(f"{name!r} is a bundled demo corpus; choose another name.")
+            raise CorpusError(f"{name!r} — встроенный демо-корпус; выберите другое название.")
         if isinstance(path_or_frame, pd.DataFrame):
             frame, source = path_or_frame, source or "table"
         else:
@@ -347,7 +361,7 @@ class Catalog:
 
     def remove(self, name: str) -> None:
         if name in DEMO_FILES:
-            raise CorpusError(f"{name!r} is a bundled demo corpus and cannot be removed.")
+            raise CorpusError(f"{name!r} — встроенный демо-корпус, его нельзя удалить.")
         self._folder(name)   # raises for unknown names
         unpublish_dir(self.root, name)
 
@@ -379,7 +393,7 @@ def publish_dir(root: Path, name: str, write: Callable[[Path], None]) -> Path:
     _sweep(root, versions)
     link = root / name
     if link.exists() and not link.is_symlink():
-        raise CorpusError(f"{link} exists and is not managed by vecscope; move it away first.")
+        raise CorpusError(f"{link} уже существует и создан не vecscope; сначала переместите его.")
     tmp = Path(tempfile.mkdtemp(dir=versions, prefix=f".tmp-{name}-"))
     try:
         write(tmp)

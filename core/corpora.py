@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import pandas as pd
+
+from core.display import KIND_NAMES, count, quoted
 
 # Columns each kind needs (after the user's column mapping) and the ones shown if present.
 REQUIRED = {
@@ -55,7 +58,7 @@ class Corpus:
     def position(self, doc_id: str) -> int:
         hits = self.frame.index[self.frame["id"] == doc_id]
         if len(hits) == 0:
-            raise KeyError(f"{self.name}: no record with id {doc_id!r}")
+            raise KeyError(f"{self.name}: нет записи с идентификатором {doc_id!r}")
         return int(hits[0])
 
 
@@ -63,20 +66,21 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet file as strings, with messages a user can act on."""
     path = Path(path)
     if not path.exists():
-        raise CorpusError(f"{path}: file not found.")
+        raise CorpusError(f"{path}: файл не найден.")
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise CorpusError(
-            f"{path}: {size / 2**20:,.0f} MB is over the {MAX_FILE_BYTES / 2**20:,.0f} MB limit "
-            "(set VECSCOPE_MAX_FILE_MB to raise it, or import it with the CLI in parts)."
+            f"{path}: {size / 2**20:.0f} МБ — больше предела {MAX_FILE_BYTES / 2**20:.0f} МБ "
+            "(его задаёт VECSCOPE_MAX_FILE_MB; или импортируйте файл по частям из командной строки)."
         )
     if size == 0:
-        raise CorpusError(f"{path}: the file is empty.")
+        raise CorpusError(f"{path}: файл пустой.")
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types; the user needs one message
-            raise CorpusError(f"{path}: not a readable Parquet file ({exc}).") from exc
+            raise CorpusError(f"{path}: не читается как Parquet ({type(exc).__name__}). "
+                              "Проверьте, что файл сохранён целиком и это действительно Parquet.") from exc
         return frame.astype("string").astype(object).where(frame.notna(), None)
     return _read_csv(path)
 
@@ -87,19 +91,29 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        hint = " It looks like Windows-1251 (cp1251)." if _looks_cp1251(raw) else ""
+        hint = " Похоже на кодировку Windows-1251 (cp1251)." if _looks_cp1251(raw) else ""
         raise CorpusError(
-            f"{path}: not UTF-8 text (bad byte at line {line}).{hint} "
-            "Re-save the file as UTF-8 (in Excel: 'CSV UTF-8')."
+            f"{path}: текст не в кодировке UTF-8 (недопустимый байт в строке {line}).{hint} "
+            "Сохраните файл в UTF-8 (в Excel: «CSV UTF-8»)."
         ) from exc
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError as exc:
-        raise CorpusError(f"{path}: no header row and no data.") from exc
+        raise CorpusError(f"{path}: нет ни строки заголовка, ни данных.") from exc
     except pd.errors.ParserError as exc:
-        raise CorpusError(f"{path}: broken CSV ({exc}). Check quoting on that line.") from exc
+        raise CorpusError(f"{path}: CSV не разбирается ({_parser_problem(exc)}). "
+                          "Проверьте кавычки в этой строке.") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def _parser_problem(exc: Exception) -> str:
+    """pandas' tokenizer message, in Russian when it is the usual one."""
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+    if m:
+        return f"в строке {m[2]} полей {m[3]}, а ожидалось {m[1]}"
+    m = re.search(r"line (\d+)", str(exc))
+    return f"ошибка около строки {m[1]}" if m else "неверная структура строк"
 
 
 def _looks_cp1251(raw: bytes) -> bool:
@@ -118,8 +132,8 @@ def apply_mapping(frame: pd.DataFrame, mapping: Mapping[str, str] | None, source
     missing = [theirs for theirs in mapping.values() if theirs not in frame.columns]
     if missing:
         raise CorpusError(
-            f"{source}: mapped column(s) {', '.join(map(repr, missing))} not in the file; "
-            f"it has {', '.join(map(repr, frame.columns))}."
+            f"{source}: в файле нет {_columns_word(missing)} {quoted(missing)}; "
+            f"в нём есть {quoted(frame.columns)}."
         )
     return frame.rename(columns={theirs: ours for ours, theirs in mapping.items()})
 
@@ -127,15 +141,16 @@ def apply_mapping(frame: pd.DataFrame, mapping: Mapping[str, str] | None, source
 def validate(frame: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
     """Check required columns, ids and texts; return a clean copy with str ids."""
     if kind not in REQUIRED:
-        raise CorpusError(f"{source}: unknown corpus kind {kind!r}; use one of {', '.join(REQUIRED)}.")
+        raise CorpusError(f"{source}: неизвестный тип корпуса {kind!r}; возможные: {', '.join(REQUIRED)}.")
     missing = [c for c in REQUIRED[kind] if c not in frame.columns]
     if missing:
         raise CorpusError(
-            f"{source}: missing column(s) {', '.join(map(repr, missing))} needed for {kind}; "
-            f"the file has {', '.join(map(repr, frame.columns))}. Rename them or map columns."
+            f"{source}: нет {_columns_word(missing)} {quoted(missing)} — без {'него' if len(missing) == 1 else 'них'} "
+            f"не собрать корпус типа «{KIND_NAMES.get(kind, kind)}»; в файле есть {quoted(frame.columns)}. "
+            "Переименуйте столбцы или сопоставьте их на странице «Данные»."
         )
     if frame.empty:
-        raise CorpusError(f"{source}: the file has a header but no rows.")
+        raise CorpusError(f"{source}: в файле есть заголовок, но нет ни одной строки данных.")
     frame = frame.reset_index(drop=True).copy()
     for col in frame.columns:
         if frame[col].dtype == object:
@@ -143,17 +158,21 @@ def validate(frame: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
     frame["id"] = frame["id"].astype(str).str.strip()
     blank = frame.index[frame["id"] == ""]
     if len(blank):
-        raise CorpusError(f"{source}: column 'id' is empty in row {_row(blank[0])}.")
+        raise CorpusError(f"{source}: пустой 'id' в строке {_row(blank[0])}.")
     dupes = frame.index[frame["id"].duplicated()]
     if len(dupes):
         first = dupes[0]
         doc_id = frame.at[first, "id"]
         earlier = frame.index[frame["id"] == doc_id][0]
         raise CorpusError(
-            f"{source}: column 'id' has duplicate value {doc_id!r} in rows {_row(earlier)} and "
-            f"{_row(first)} ({len(dupes)} duplicate(s) in all). Ids must be unique."
+            f"{source}: 'id' {doc_id!r} повторяется в строках {_row(earlier)} и {_row(first)} "
+            f"(всего повторов: {len(dupes)}). Идентификаторы должны быть уникальными."
         )
     return frame
+
+
+def _columns_word(columns) -> str:
+    return "столбца" if len(list(columns)) == 1 else "столбцов"
 
 
 def _row(position: int) -> int:
@@ -190,10 +209,10 @@ def make_corpus(frame: pd.DataFrame, kind: str, name: str, source: str,
     texts = tuple(record_text(row, kind, channel_parts) for row in frame.to_dict("records"))
     empty = [i for i, t in enumerate(texts) if not t]
     if empty:
-        text_cols = ", ".join(channel_parts if kind == "channels" else TEXT_COLUMNS[kind])
+        text_cols = quoted(channel_parts if kind == "channels" else TEXT_COLUMNS[kind])
         raise CorpusError(
-            f"{source}: row {_row(empty[0])} (id {frame.at[empty[0], 'id']!r}) has no text in "
-            f"{text_cols} ({len(empty)} such row(s)). Fill or drop them."
+            f"{source}: в строке {_row(empty[0])} (id {frame.at[empty[0], 'id']!r}) нет текста в "
+            f"{text_cols} (всего таких строк: {len(empty)}). Заполните или удалите их."
         )
     return Corpus(name=name, kind=kind, frame=frame, texts=texts, source=source)
 
@@ -217,8 +236,8 @@ def attach_channels(posts: Corpus, channels: Corpus) -> Corpus:
     unknown = frame.index[frame["channel_title"].isna()]
     notes = posts.notes
     if len(unknown):
-        notes += (f"{len(unknown)} post(s) reference channels not in the channels file "
-                  f"(first: {frame.at[unknown[0], 'channel_id']!r}).",)
+        notes += (f"{count(len(unknown), 'пост ссылается', 'поста ссылаются', 'постов ссылаются')} на каналы, "
+                  f"которых нет в файле каналов (первый: {frame.at[unknown[0], 'channel_id']!r}).",)
     frame[["channel_title"]] = frame[["channel_title"]].fillna("")
     if "category" in frame:
         frame["category"] = frame["category"].fillna("")
@@ -233,7 +252,7 @@ def load_demo(data_dir: str | Path, name: str,
     """One of the bundled corpora (memes, posts, channels) from data_dir."""
     data_dir = Path(data_dir)
     if name not in DEMO_FILES:
-        raise CorpusError(f"unknown corpus {name!r}; choose one of {', '.join(DEMO_FILES)}.")
+        raise CorpusError(f"неизвестный корпус {name!r}; есть: {', '.join(DEMO_FILES)}.")
     corpus = load_corpus(data_dir / DEMO_FILES[name], kind=name, name=name, channel_parts=channel_parts)
     if name == "posts" and (data_dir / DEMO_FILES["channels"]).exists():
         corpus = attach_channels(corpus, load_demo(data_dir, "channels"))

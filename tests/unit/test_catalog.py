@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from core.cache import EmbeddingCache, embed_cached
-from core.catalog import Catalog, can_manage, check_name, prepare_import, remaining_columns, suggest_name
+from core.catalog import Catalog, can_manage, check_name, guess_kind, prepare_import, remaining_columns, suggest_name
 from core.config import Settings
 from core.corpora import CorpusError
 from core.search import build_corpus_index, search
@@ -78,7 +78,7 @@ def test_generic_row_without_any_text_names_row_and_columns(catalog, tmp_path):
     path = write(tmp_path, "faq.csv", "key,q,a\nf1,Вопрос,Ответ\nf2,,\n")
     with pytest.raises(CorpusError) as err:
         catalog.import_table(path, "faq", "generic", {"id": "key"}, text_columns=["q", "a"])
-    assert "faq.csv" in str(err.value) and "row 3" in str(err.value) and "'q', 'a'" in str(err.value)
+    assert "faq.csv" in str(err.value) and "в строке 3" in str(err.value) and "'q', 'a'" in str(err.value)
 
 
 def test_mapped_column_missing_names_file_and_column(catalog, tmp_path):
@@ -93,7 +93,7 @@ def test_reimport_replaces_atomically_and_a_bad_file_keeps_the_old_data(catalog,
     first = catalog.version("ads")
     # a file with an empty text on row 3: refused before anything is written
     bad = write(tmp_path, "bad.csv", POSTS_CSV.replace("Как выбрать кроссовки для бега: три простых правила", ""))
-    with pytest.raises(CorpusError, match=r"row 3 \(id 'p2'\)"):
+    with pytest.raises(CorpusError, match=r"в строке 3 \(id 'p2'\)"):
         catalog.import_table(bad, "ads", "posts", MAPPING)
     assert catalog.version("ads") == first and len(catalog.load("ads")) == 3
     # a good new version replaces the old one, which is then gone from disk
@@ -123,18 +123,18 @@ def test_remove_imported_but_never_builtin(catalog, tmp_path):
     catalog.remove("ads")
     assert "ads" not in catalog.names()
     assert list((catalog.root / ".versions").iterdir()) == []
-    with pytest.raises(CorpusError, match="bundled"):
+    with pytest.raises(CorpusError, match="встроенный демо-корпус"):
         catalog.remove("memes")
-    with pytest.raises(CorpusError, match="unknown corpus 'ads'"):
+    with pytest.raises(CorpusError, match="неизвестный корпус 'ads'"):
         catalog.load("ads")
 
 
 def test_names_are_checked_and_demo_names_refused(catalog, tmp_path):
     path = write(tmp_path, "ads.csv", POSTS_CSV)
     for bad in ("../etc", ".hidden", "a/b", "", "x" * 65):
-        with pytest.raises(CorpusError, match="corpus name"):
+        with pytest.raises(CorpusError, match="название корпуса"):
             catalog.import_table(path, bad, "posts", MAPPING)
-    with pytest.raises(CorpusError, match="bundled"):
+    with pytest.raises(CorpusError, match="встроенный демо-корпус"):
         catalog.import_table(path, "memes", "posts", MAPPING)
     assert check_name("реклама_2024") == "реклама_2024"
     assert suggest_name("Посты канала (май).csv") == "Посты-канала-май"
@@ -167,7 +167,7 @@ def test_prepare_import_checks_without_writing(settings, tmp_path):
     corpus = prepare_import(frame, "posts", "ads", "ads.csv", MAPPING)
     assert len(corpus) == 3 and not (tmp_path / "imports").exists()
     assert remaining_columns(list(frame.columns), "posts", {"id": "post_id", "raw_text": "text"}) == ["chan", "date", "topic"]
-    with pytest.raises(CorpusError, match="clashes"):
+    with pytest.raises(CorpusError, match="совпадает по имени"):
         prepare_import(frame.assign(category="x"), "posts", "ads", "ads.csv", MAPPING, meta_columns=["category"])
 
 
@@ -205,3 +205,14 @@ def test_cli_imports_lists_and_removes(settings, tmp_path, capsys):
     assert main(["file", str(path), "--name", "ads", "--kind", "posts", "--map", "raw_text=body"]) == 2
     assert "'body'" in capsys.readouterr().err and len(Catalog(settings).load("ads")) == 3
     assert main(["remove", "ads"]) == 0 and "ads" not in Catalog(settings).names()
+
+
+def test_kind_is_guessed_from_the_columns_a_file_has():
+    assert guess_kind(["id", "header", "meaning", "link"]) == "memes"
+    assert guess_kind(["id", "channel_id", "raw_text"]) == "posts"
+    assert guess_kind(["id", "title", "about", "subscribers"]) == "channels"
+    assert guess_kind(["id", "text"]) == "generic"
+    # a posts file without raw_text stays posts, so the message names raw_text, not text
+    assert guess_kind(["id", "channel_id", "text", "published_at"]) == "posts"
+    with pytest.raises(CorpusError, match="ads.csv: нет столбца 'raw_text'.*«посты»; в файле есть 'id', 'channel_id', 'text'"):
+        prepare_import(pd.DataFrame({"id": ["p1"], "channel_id": ["c1"], "text": ["пост"]}), "posts", "ads", "ads.csv")

@@ -22,31 +22,39 @@ def test_missing_column_names_file_and_column(tmp_path):
     path = write(tmp_path, "memes.csv", "id,title,meaning\nm1,Кот,Смешной кот\n")
     with pytest.raises(CorpusError) as err:
         load_corpus(path, "memes")
-    assert "memes.csv" in str(err.value) and "'header'" in str(err.value)
+    assert "memes.csv" in str(err.value) and "нет столбца 'header'" in str(err.value)
+    assert "«мемы»" in str(err.value) and "'title'" in str(err.value)   # what the file has instead
 
 
 def test_duplicate_ids_name_both_rows(tmp_path):
     path = write(tmp_path, "posts.csv", "id,channel_id,raw_text\np1,c1,а\np2,c1,б\np1,c2,в\n")
-    with pytest.raises(CorpusError, match=r"'p1' in rows 2 and 4"):
+    with pytest.raises(CorpusError, match=r"'p1' повторяется в строках 2 и 4"):
         load_corpus(path, "posts")
 
 
 def test_cp1251_file_gets_an_encoding_hint(tmp_path):
     path = write(tmp_path, "posts.csv", "id,channel_id,raw_text\np1,c1,Привет, это пост про котов\n", "cp1251")
-    with pytest.raises(CorpusError, match="cp1251"):
+    with pytest.raises(CorpusError, match="cp1251") as err:
+        load_corpus(path, "posts")
+    assert "не в кодировке UTF-8" in str(err.value) and "строке 2" in str(err.value)
+
+
+def test_broken_csv_names_the_line_in_russian(tmp_path):
+    path = write(tmp_path, "posts.csv", "id,channel_id,raw_text\np1,c1,раз\np2,c1,два,три\n")
+    with pytest.raises(CorpusError, match=r"posts.csv: CSV не разбирается \(в строке 3 полей 4, а ожидалось 3\)"):
         load_corpus(path, "posts")
 
 
 def test_empty_file_and_header_only(tmp_path):
-    with pytest.raises(CorpusError, match="empty"):
+    with pytest.raises(CorpusError, match="файл пустой"):
         load_corpus(write(tmp_path, "a.csv", ""), "posts")
-    with pytest.raises(CorpusError, match="no rows"):
+    with pytest.raises(CorpusError, match="нет ни одной строки"):
         load_corpus(write(tmp_path, "b.csv", "id,channel_id,raw_text\n"), "posts")
 
 
 def test_row_without_text_is_named(tmp_path):
     path = write(tmp_path, "posts.csv", 'id,channel_id,raw_text\np1,c1,текст\np2,c1,"  "\n')
-    with pytest.raises(CorpusError, match=r"row 3 \(id 'p2'\)"):
+    with pytest.raises(CorpusError, match=r"в строке 3 \(id 'p2'\)"):
         load_corpus(path, "posts")
 
 
@@ -79,5 +87,5 @@ def test_demo_corpora_meet_the_promised_shape():
 def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
     monkeypatch.setattr("core.corpora.MAX_FILE_BYTES", 1024)
     path = write(tmp_path, "big.csv", "id,text\n" + "".join(f"{i},строка номер {i}\n" for i in range(200)))
-    with pytest.raises(CorpusError, match=r"big.csv: .* over the .* limit .*VECSCOPE_MAX_FILE_MB"):
+    with pytest.raises(CorpusError, match=r"big.csv: .* больше предела .*VECSCOPE_MAX_FILE_MB"):
         load_corpus(path, "generic")

@@ -1,0 +1,80 @@
+"""core.display: one Russian format for numbers, dates, grades and table headers."""
+import pandas as pd
+import pytest
+
+from core import display
+from core.display import NBSP
+
+
+def test_numbers_group_thousands_with_a_no_break_space():
+    assert display.number(88400) == f"88{NBSP}400"
+    assert display.number(213700) == f"213{NBSP}700"
+    assert display.number(7) == "7"
+    assert display.number(-1500) == f"−1{NBSP}500"
+    assert display.number(None) == display.number(float("nan")) == "—"
+
+
+def test_decimals_use_a_comma_and_a_real_minus():
+    assert display.decimal(0.87345) == "0,873"
+    assert display.decimal(0.5, 1) == "0,5"
+    assert display.decimal(-0.0345, sign=True) == "−0,035"
+    assert display.decimal(0.012, sign=True) == "+0,012"
+    assert display.decimal(-0.0001) == "0,000"          # no "−0,000"
+    assert display.percent(0.45) == f"45{NBSP}%"
+
+
+def test_a_p_value_below_the_precision_is_never_zero():
+    assert display.pvalue(0.0) == f"<{NBSP}0,001"
+    assert display.pvalue(0.0004) == f"<{NBSP}0,001"
+    assert display.pvalue(0.0312) == "0,031"
+
+
+def test_times_stored_in_utc_are_shown_in_local_time(monkeypatch):
+    monkeypatch.setenv("TZ", "Europe/Moscow")              # UTC+3, no summer time
+    assert display.moment("2026-11-23T09:05:41+00:00") == "23.11.2026 12:05"
+    assert display.moment("2024-01-08T18:30:18") == "08.01.2024 18:30"   # naive: as written
+    assert display.moment("") == display.moment(None) == "—"
+    assert display.moment("вчера") == "вчера"
+    local = display.to_local(["2026-11-23T21:30:00+00:00", "плохо"])
+    assert str(local.iloc[0]) == "2026-11-24 00:30:00" and pd.isna(local.iloc[1])
+
+
+def test_grades_are_named_as_on_the_buttons():
+    assert [display.grade_label(g) for g in (2, 1, 0, -1)] == [
+        "2 · релевантно", "1 · частично", "0 · мимо", "? · не могу оценить"]
+    assert display.grade_label(None) == "отменена"
+
+
+@pytest.mark.parametrize("n, word", [(1, "запись"), (3, "записи"), (5, "записей"), (11, "записей"),
+                                     (21, "запись"), (112, "записей"), (1024, "записи")])
+def test_plural_forms(n, word):
+    assert display.plural(n, "запись", "записи", "записей") == word
+
+
+def test_snippet_is_one_line_cut_at_a_word():
+    text = "Что звёзды готовят вам на этой неделе?\nНа канале скидки"
+    assert display.snippet(text, 200) == "Что звёзды готовят вам на этой неделе? На канале скидки"
+    assert display.snippet(text, 20) == "Что звёзды готовят …"
+
+
+def test_styled_table_has_russian_headers_and_formatted_cells(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    frame = pd.DataFrame({"annotator": ["anna"], "labels": [88400], "per_hour": [12.345], "grade": [1],
+                          "ts": ["2026-11-23T09:05:41+00:00"], "мой столбец": ["x"]})
+    styler = display.styled(frame)
+    assert list(styler.data.columns) == ["аннотатор", "оценок", "в час", "оценка", "время", "мой столбец"]
+    html = styler.to_html()
+    for shown in (f"88{NBSP}400", "12,345", "1 · частично", "23.11.2026 09:05"):
+        assert shown in html
+    assert styler.data["оценок"].dtype.kind == "i"          # still sorts as a number
+    assert "12,3" in display.styled(frame, formats={"per_hour": lambda v: display.decimal(v, 1)}).to_html()
+
+
+def test_records_are_named_by_their_text_and_ids_only_as_a_last_resort():
+    posts = pd.DataFrame({"id": ["p1", "p2"], "channel_title": ["Сигнал", ""],
+                          "raw_text": ["Что звёзды\nготовят вам", ""]})
+    assert display.record_titles("posts", posts).tolist() == ["Сигнал: Что звёзды готовят вам", "p2"]
+    memes = pd.DataFrame({"id": ["m1"], "header": ["Кот в окне"], "meaning": ["ждёт"]})
+    assert display.record_titles("memes", memes).tolist() == ["Кот в окне"]
+    generic = pd.DataFrame({"id": ["u002"], "text": ["Как вернуть товар?"]})
+    assert display.record_titles("generic", generic).tolist() == ["Как вернуть товар?"]
