@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import corpora
+from core import corpora, display
 from core import registry as reg
 from core.cache import EmbeddingCache, count_missing, embed_cached
 from core.config import Settings
@@ -30,19 +30,30 @@ def mtime(path: str | Path) -> str:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def registry(models_yaml: str, version: str):
-    return reg.load_registry(models_yaml)
+def _registry(files: tuple[str, ...], version: str):
+    return reg.load_registry(*files)
+
+
+def _registry_key(s: Settings) -> tuple[tuple[str, ...], str]:
+    files = tuple(str(p) for p in s.registry_files)
+    return files, "|".join(mtime(p) for p in files)
+
+
+def models(s: Settings):
+    """(default name, specs): the bundled registry merged with the users' one (what they trained)."""
+    return _registry(*_registry_key(s))
 
 
 @st.cache_resource(show_spinner="Загружаем модель…", max_entries=4)
-def encoder(name: str, models_yaml: str, models_dirs: tuple[str, ...], version: str) -> Encoder:
-    _, specs = reg.load_registry(models_yaml)
+def encoder(name: str, files: tuple[str, ...], models_dirs: tuple[str, ...], version: str) -> Encoder:
+    _, specs = reg.load_registry(*files)
     spec = next(s for s in specs if s.name == name)
     return reg.load_encoder(spec, specs, [Path(d) for d in models_dirs])
 
 
 def current_encoder(s: Settings, name: str) -> Encoder:
-    return encoder(name, str(s.models_yaml), (str(s.models_dir),), mtime(s.models_yaml))
+    files, version = _registry_key(s)
+    return encoder(name, files, (str(s.models_dir),), version)
 
 
 @st.cache_resource(show_spinner="Читаем корпус…", max_entries=16)
@@ -115,3 +126,22 @@ def passage_vector(model_id: str, text: str, _encoder: Encoder) -> np.ndarray:
 def bm25(corpus_name: str, corpus_hash: str, _corpus):
     from core.lexical import BM25Index
     return BM25Index(_corpus.texts)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _titles(where: str, name: str, version: str, _catalog) -> dict[str, str]:
+    corpus_ = _catalog.load(name)
+    return dict(zip(corpus_.frame["id"], display.record_titles(corpus_.kind, corpus_.frame, corpus_.texts)))
+
+
+def titles(s: Settings, name: str) -> dict[str, str]:
+    """{doc id: readable name} of a corpus; empty when the corpus is gone (labels outlive it)."""
+    cat = Catalog(s)
+    try:
+        return _titles(f"{s.data_dir}|{cat.root}", name, cat.version(name), _catalog=cat)
+    except (corpora.CorpusError, OSError, KeyError):
+        return {}
+
+
+def title(s: Settings, corpus_name: str, doc_id: str) -> str:
+    return titles(s, corpus_name).get(doc_id) or doc_id

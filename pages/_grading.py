@@ -8,12 +8,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import display
 from core.labels import Label
 from pages import _cache
 from pages._state import annotator, settings
 
-BUTTONS = [(2, "2 · релевантно"), (1, "1 · частично"), (0, "0 · мимо"), (-1, "? · не могу оценить")]
-GRADE_NAMES = {grade: text.split(" · ")[1] for grade, text in BUTTONS}
+BUTTONS = [(g, display.grade_label(g)) for g in (2, 1, 0, -1)]   # "2 · релевантно" … "? · не могу оценить"
+GRADE_NAMES = display.GRADE_NAMES
 SHORTCUTS = {2: "2", 1: "1", 0: "0", -1: "X"}
 FLASH, ERROR = "grading_flash", "grading_error"
 
@@ -25,7 +26,8 @@ def _save(label: Label) -> None:
         st.session_state[ERROR] = (f"Оценка НЕ сохранена ({exc}). Проверьте путь VECSCOPE_LABELS; "
                                    "ранее сохранённые оценки не затронуты.")
         return
-    st.session_state[FLASH] = f"Сохранено: «{label.doc_id}» — {GRADE_NAMES[label.grade]}"
+    name = display.snippet(_cache.title(settings(), label.corpus, label.doc_id), 60)
+    st.session_state[FLASH] = f"Сохранено: «{name}» — {GRADE_NAMES[label.grade]}"
 
 
 def show_feedback() -> None:

@@ -14,6 +14,7 @@ APP_MARKER = "_vecscope_frame_ran"     # set by app.py on every run, consumed by
 SEEN_MARKER = "_vecscope_frame_seen"   # this session has run app.py at least once
 MODEL_KEY = "model_name"
 ANNOTATOR_KEY = "annotator"
+ANNOTATOR_PARAM = "annotator"          # ?annotator=anna keeps the name across reloads and new tabs
 AUTH_KEY, ADMIN_KEY = "_vecscope_authenticated", "_vecscope_admin"
 
 
@@ -94,11 +95,12 @@ def _persistent_widget(widget, label: str, key: str, **kwargs):
 def sidebar() -> None:
     st.session_state[SEEN_MARKER] = True
     s = settings()
-    default, specs = _cache.registry(str(s.models_yaml), _cache.mtime(s.models_yaml))
+    default, specs = _cache.models(s)
     names = [spec.name for spec in specs]
     if st.session_state.get(MODEL_KEY) not in names:
         st.session_state[MODEL_KEY] = default if default in names else names[0]
-    st.session_state.setdefault(ANNOTATOR_KEY, "")
+    if ANNOTATOR_KEY not in st.session_state:   # a new session (reload, new tab): the name from the URL
+        st.session_state[ANNOTATOR_KEY] = (st.query_params.get(ANNOTATOR_PARAM) or "").strip()[:100]
     with st.sidebar:
         _persistent_widget(st.selectbox, "Модель", MODEL_KEY, options=names,
                            help="Модели из data/models.yaml. e5-small встроена и работает без интернета.")
@@ -106,6 +108,17 @@ def sidebar() -> None:
                            help="Нужно для разметки: каждая оценка подписывается этим именем.")
         st.caption(f"Разметка: `{s.labels_path}`")
         _admin_login()
+    _name_in_url()
+
+
+def _name_in_url() -> None:
+    """Keep the annotator's name in the URL: a reload or a copied link starts signed the same
+    way (page switches drop query parameters, so this runs on every run)."""
+    name = annotator()
+    if name and st.query_params.get(ANNOTATOR_PARAM) != name:
+        st.query_params[ANNOTATOR_PARAM] = name
+    elif not name and ANNOTATOR_PARAM in st.query_params:
+        del st.query_params[ANNOTATOR_PARAM]
 
 
 def corpus_and_encoder(name: str):

@@ -108,7 +108,7 @@ def test_labels_page_reports_a_damaged_line_and_new_labels_still_append(app_env)
 def test_missing_demo_file_names_the_file(app_env, monkeypatch, tmp_path):
     monkeypatch.setenv("VECSCOPE_DATA_DIR", str(tmp_path / "nowhere"))
     at = start()
-    assert any("memes.csv" in e.value and "not found" in e.value for e in at.error)
+    assert any("memes.csv" in e.value and "файл не найден" in e.value for e in at.error)
 
 
 def test_a_configured_password_gates_every_page(app_env):
@@ -143,4 +143,40 @@ def test_labels_health_panel_shows_agreement_and_exports(app_env):
     at.toggle(key="labels_health").set_value(True).run()
     assert not at.exception, at.exception
     assert any(m.label == "Документов с 2+ оценками" and m.value == "1" for m in at.metric)
-    assert "m001" in at.dataframe[2].value["doc_id"].tolist()
+    # the disagreement queue names the meme by its header, with Russian column names
+    from core.corpora import load_demo
+    from tests.conftest import DEMO
+    header = load_demo(DEMO, "memes").frame.set_index("id").loc["m001", "header"]
+    assert header in at.dataframe[2].value["документ"].tolist()
+
+
+def test_the_annotator_name_survives_a_reload_through_the_url(app_env):
+    at = start()
+    set_annotator(at, "anna")
+    assert at.query_params["annotator"] == "anna"
+    at.switch_page("pages/labels.py").run()                 # a page switch keeps it in the URL
+    assert at.query_params["annotator"] == "anna"
+    # a reload or a new tab is a new session that starts from the URL alone
+    fresh = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    fresh.query_params["annotator"] = "anna"
+    fresh.run()
+    assert fresh.sidebar.text_input(key="_w_annotator").value == "anna"
+    search(fresh, "кот разбил вазу")
+    assert not fresh.button(key="g2_0").disabled            # grading is signed as anna again
+    fresh.button(key="g2_0").click().run()
+    assert LabelStore(app_env / "labels.csv").read().frame.iloc[-1]["annotator"] == "anna"
+    # clearing the name removes it from the URL
+    set_annotator(fresh, "")
+    assert "annotator" not in fresh.query_params
+
+
+def test_a_grade_toast_names_the_document_not_its_id(app_env):
+    at = search(start(), "кот разбил вазу")
+    set_annotator(at, "anna")
+    at.button(key="g1_0").click().run()
+    doc = LabelStore(app_env / "labels.csv").read().frame.iloc[0]["doc_id"]
+    from core.corpora import load_demo
+    from tests.conftest import DEMO
+    header = load_demo(DEMO, "memes").frame.set_index("id").loc[doc, "header"]
+    toasts = [t.value for t in at.toast]
+    assert toasts and header[:40] in toasts[0] and doc not in toasts[0] and "частично" in toasts[0]
