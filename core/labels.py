@@ -472,20 +472,61 @@ def _pread_all(fd: int, size: int) -> bytes:
 
 
 def export_csv(frame: pd.DataFrame) -> bytes:
-    """CSV bytes for spreadsheet users: UTF-8 with BOM, formula-like text cells defused.
+    """CSV bytes for spreadsheet users: UTF-8 with BOM, CRLF, every text cell defused.
 
-    A text cell starting with = + - @ TAB or CR gets a leading "'" so Excel/Sheets show it
-    as text instead of running it (OWASP CSV injection). Numbers (grade -1) are left alone.
-    The store itself keeps the exact text; this is only for the download.
+    See spreadsheet_csv. The store itself keeps the exact text; this is only for the download.
     """
-    safe = frame.copy()
-    for col in safe.columns:
-        if pd.api.types.is_object_dtype(safe[col]) or pd.api.types.is_string_dtype(safe[col]):
-            safe[col] = safe[col].map(_neutralise, na_action="ignore")
-    return ("\ufeff" + safe.to_csv(index=False, lineterminator="\r\n")).encode("utf-8")
+    return spreadsheet_csv(frame, bom=True)
 
 
-def _neutralise(value):
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+# A spreadsheet may split a line on any of these (its list separator is locale-dependent: `;`
+# in Russian Excel), and a line break inside a field starts a row where quoting gets out of step.
+_CELL_BREAKS = re.compile(r"([,;\t\r\n])")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def neutralise(value: str) -> str:
+    """Text that no spreadsheet runs as a formula, wherever it splits the line (OWASP CSV injection).
+
+    Every place a cell could start - the start of the text and right after each `,` `;` TAB
+    CR or LF in it, past any spaces or double quotes - gets a "'" before a = + - @ TAB or CR
+    that would start a formula there: `ok;=1+1` -> `ok;'=1+1`, `=1+1` -> `'=1+1`. Plain numbers
+    are not formulas and stay as they are, so Telegram's `-1001111111111` stays a number."""
+    if not isinstance(value, str) or not value:
+        return value
+    pieces = _CELL_BREAKS.split(value)
+    out = []
+    for i, piece in enumerate(pieces):
+        if i % 2 == 0:   # a stretch between breaks: where a cell could begin
+            lead = len(piece) - len(piece.lstrip(' "'))
+            body = piece[lead:]
+            if i == 0 and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+                piece = "'" + piece    # the whole cell starts with TAB/CR or a formula character
+            elif body.startswith(_FORMULA_START) and not _NUMBER.fullmatch(body.strip(' "')):
+                piece = piece[:lead] + "'" + body
+        out.append(piece)
+    return "".join(out)
+
+
+def spreadsheet_csv(frame: pd.DataFrame, bom: bool = True) -> bytes:
+    """A frame as CSV that spreadsheets open safely: every text cell is double-quoted (so a
+    `,` or `;` inside it never splits it where quoting is honoured) and neutralised (where it
+    is not); numbers are written unquoted, as numbers; missing values as empty cells."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\r\n")
+    writer.writerow([neutralise(str(c)) for c in frame.columns])
+    for row in frame.itertuples(index=False, name=None):
+        writer.writerow([_cell(v) for v in row])
+    return (("\ufeff" if bom else "") + buf.getvalue()).encode("utf-8")
+
+
+def _cell(value):
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (numbers.Integral, np.integer)):
+        return int(value)
+    if isinstance(value, (numbers.Real, np.floating)):
+        return "" if np.isnan(value) else float(value)
+    return neutralise(str(value))

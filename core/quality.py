@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import io
+import re
 from itertools import combinations
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from core.labels import spreadsheet_csv
 
 ITEM = ["corpus", "query", "doc_id"]
 
@@ -104,15 +106,25 @@ def consensus(latest: pd.DataFrame) -> pd.DataFrame:
     return grouped.reset_index()
 
 
+def trec_doc_id(doc_id: str) -> str:
+    """A doc id as one TREC token: qrels and runs are split on whitespace, so whitespace, '%'
+    and control characters are percent-encoded (`пост 1` -> `пост%201`, reversible with
+    urllib.parse.unquote). Write the run file's ids with the same function."""
+    return _TREC_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode("utf-8")), str(doc_id))
+
+
+_TREC_UNSAFE = re.compile(r"[\s%\x00-\x1f\x7f\u0085\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]")
+
+
 def trec_qrels(latest: pd.DataFrame) -> str:
-    """TREC qrels lines: `query_id 0 doc_id grade`."""
+    """TREC qrels lines: `query_id 0 doc_id grade`, doc ids through trec_doc_id."""
     c = consensus(latest)
-    return "".join(f"{query_id(r.corpus, r.query)} 0 {r.doc_id} {r.grade}\n" for r in c.itertuples())
+    return "".join(f"{query_id(r.corpus, r.query)} 0 {trec_doc_id(r.doc_id)} {r.grade}\n" for r in c.itertuples())
 
 
 def quepid_csv(latest: pd.DataFrame) -> bytes:
-    """The `query,docid,rating` CSV that Quepid imports."""
+    """The `query,docid,rating` CSV that Quepid imports, safe to open in a spreadsheet too
+    (text quoted and defused as in core.labels.spreadsheet_csv; ratings stay numbers)."""
     c = consensus(latest)
-    buf = io.StringIO()
-    c.rename(columns={"doc_id": "docid", "grade": "rating"})[["query", "docid", "rating"]].to_csv(buf, index=False)
-    return buf.getvalue().encode("utf-8")
+    frame = c.rename(columns={"doc_id": "docid", "grade": "rating"})[["query", "docid", "rating"]]
+    return spreadsheet_csv(frame, bom=False)

@@ -226,7 +226,7 @@ def test_raw_file_is_one_line_per_record_without_control_characters(store):
 
 
 def test_export_neutralises_formulas_but_store_keeps_exact_text(store):
-    texts = ["=1+1", "+SUM(A1)", "-2", "@cmd", "\tx", "\rx", "safe = text"]
+    texts = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "safe = text"]
     for i, t in enumerate(texts):
         store.append(lab(doc_id=f"d{i}", query=t, note=t, grade=-1 if i == 0 else 1))
     frame = store.read().frame
@@ -238,6 +238,64 @@ def test_export_neutralises_formulas_but_store_keeps_exact_text(store):
     assert [r["query"] for r in exported] == ["'" + t for t in texts[:-1]] + ["safe = text"]
     assert [r["note"] for r in exported] == [r["query"] for r in exported]
     assert exported[0]["grade"] == "-1"  # numbers are not text cells: left alone
+
+
+def spreadsheet_cells(data: str, sep: str) -> list[list[str]]:
+    """How Excel reads a CSV whose list separator is `sep`: a double quote opens a quoted
+    field only at the start of a cell; after the closing quote, characters up to the next
+    separator are appended as they are; outside quotes `sep` ends a cell and a line break a row."""
+    rows, row, cell, i, quoted, at_start = [], [], "", 0, False, True
+    while i < len(data):
+        ch = data[i]
+        if quoted:
+            if ch == '"' and data[i + 1:i + 2] == '"':
+                cell, i = cell + '"', i + 2
+                continue
+            if ch == '"':
+                quoted = False
+            else:
+                cell += ch
+        elif ch == '"' and at_start:
+            quoted = True
+        elif ch == sep:
+            row.append(cell)
+            cell, at_start, i = "", True, i + 1
+            continue
+        elif ch in "\r\n":
+            if ch == "\r" and data[i + 1:i + 2] == "\n":
+                i += 1
+            rows.append(row + [cell])
+            row, cell, at_start, i = [], "", True, i + 1
+            continue
+        else:
+            cell += ch
+        at_start, i = False, i + 1
+    if cell or row:
+        rows.append(row + [cell])
+    return rows
+
+
+def is_formula(cell: str) -> bool:
+    """A cell a spreadsheet would try as a formula: not a plain number (a desynchronised
+    reader may leave the closing quote of the CSV field on it: `-3"`)."""
+    return cell[:1] in ("=", "+", "-", "@") and not re.fullmatch(r'[+-]?\d+(\.\d+)?"?', cell)
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_export_runs_no_formula_whatever_the_spreadsheet_splits_on(store, sep):
+    # `ok;=1+1` used to go out unquoted: a spreadsheet splitting on `;` ran =1+1
+    notes = ["ok;=1+1", "a,@b", "x\t+1", "строка\n=2+2", 'q";=1', "1;-2;-3", "ok; =HYPERLINK(\"x\")"]
+    for i, note in enumerate(notes):
+        store.append(lab(doc_id="-1001111111111" if i == 0 else f"-100111111111{i}_18", note=note))
+    data = export_csv(store.read().frame).decode("utf-8-sig")
+    cells = [c for row in spreadsheet_cells(data, sep) for c in row]
+    assert not [c for c in cells if is_formula(c.lstrip(" "))]
+    exported = list(csv.DictReader(io.StringIO(data, newline="")))
+    assert exported[0]["note"] == "ok;'=1+1" and exported[5]["note"] == "1;-2;-3"   # numbers stay numbers
+    assert exported[0]["doc_id"] == "-1001111111111"                               # a real negative id
+    assert exported[1]["doc_id"] == "'-1001111111111_18"                           # not a number: defused
+    assert all(line.startswith('"') for line in data.split("\r\n")[1:] if line)   # every text field quoted
+    assert '"-1001111111111",2,""' in data.split("\r\n")[1]                     # grade: a number, unquoted
 
 
 # ------------------------------------------------------------------ damage

@@ -1,8 +1,12 @@
+import csv
+import io
+from urllib.parse import unquote
+
 import pandas as pd
 import pytest
 
 from core.quality import (disagreement_queue, holes, judgements_per_hour, krippendorff_alpha, pairwise_agreement,
-                          quepid_csv, query_id, trec_qrels)
+                          quepid_csv, query_id, trec_doc_id, trec_qrels)
 
 
 def labels(rows):
@@ -46,7 +50,23 @@ def test_exports_in_trec_and_quepid_formats():
     frame = labels([("a", "m", "кот, спит", "d1", 2, ""), ("b", "m", "кот, спит", "d1", 1, "")])
     qid = query_id("m", "кот, спит")
     assert trec_qrels(frame) == f"{qid} 0 d1 2\n"     # mean 1.5 rounds to 2
-    assert quepid_csv(frame).decode() == 'query,docid,rating\n"кот, спит",d1,2\n'
+    assert quepid_csv(frame).decode() == '"query","docid","rating"\r\n"кот, спит","d1",2\r\n'
+
+
+def test_trec_qrels_keep_four_columns_for_ids_with_spaces():
+    ids = ["пост 1", "a\tb", "50%", "-1001111111111_18", "x\u00a0y"]
+    frame = labels([("a", "m", "кот", d, 2, "") for d in ids])
+    lines = trec_qrels(frame).splitlines()
+    assert all(len(line.split()) == 4 for line in lines)           # what trec_eval splits on
+    assert sorted(unquote(line.split()[2]) for line in lines) == sorted(ids)
+    assert trec_doc_id("пост 1") == "пост%201" and trec_doc_id("-1001111111111_18") == "-1001111111111_18"
+
+
+def test_quepid_csv_defuses_formulas_but_keeps_numbers():
+    frame = labels([("a", "m", "=HYPERLINK(\"http://x\")", "-1001111111111", 2, ""),
+                    ("a", "m", "ok;=1+1", "@d", 1, "")])
+    rows = list(csv.reader(io.StringIO(quepid_csv(frame).decode("utf-8"), newline="")))
+    assert rows[1:] == [["'=HYPERLINK(\"http://x\")", "-1001111111111", "2"], ["ok;'=1+1", "'@d", "1"]]
 
 
 def test_judgements_per_hour():
