@@ -207,12 +207,15 @@ class PrecomputedVectors:
 
 
 def resolve_folder(raw: str, model_dirs: Iterable[Path]) -> Path:
-    """The vectors folder inside a configured models folder (no escape via .. or links
-    pointing outside)."""
+    """The vectors folder inside a configured models folder (no escape via .., a linked
+    folder, or a linked file inside it pointing outside)."""
+    model_dirs = list(model_dirs)
     for d in model_dirs:
         d = Path(d).resolve()
         real = (d / raw).resolve()
         if (d in real.parents) and real.is_dir():
+            from core.registry import refuse_links_out
+            refuse_links_out(real, [Path(m).resolve() for m in model_dirs], raw)
             return real
     raise EncoderLoadError(f"precomputed vectors {raw!r} not found inside the models folder(s) "
                            f"{', '.join(str(d) for d in model_dirs)}.")

@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -98,11 +99,43 @@ def resolve_model_path(raw: str, model_dirs: Iterable[Path]) -> str:
                                    "copy the model there or set VECSCOPE_MODELS_DIR.")
         if not real.is_dir():
             raise EncoderLoadError(f"model folder {raw!r} not found under {', '.join(map(str, dirs))}.")
+        refuse_links_out(real, dirs, raw)
         return str(real)
     if _HF_ID.match(raw):
         return raw
     raise EncoderLoadError(f"model {raw!r} is neither a Hugging Face id (org/name) nor a folder in "
                            f"{', '.join(map(str, dirs))}.")
+
+
+def refuse_links_out(folder: Path, dirs: list[Path], raw: str) -> None:
+    """Resolve every file and folder inside a model folder, symlinks included, and refuse the
+    model if any of them lies outside the models folders: a symlinked config.json or weights
+    file would otherwise load whatever it points to (the folder itself is checked already)."""
+    inside = lambda p: any(p == d or d in p.parents for d in dirs)  # noqa: E731
+    seen: set[Path] = set()
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            entries = list(os.scandir(current))
+        except OSError as exc:
+            raise EncoderLoadError(f"модель {raw!r}: не читается папка {current} ({exc.strerror}).") from exc
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                real = path.resolve(strict=True)
+            except (OSError, RuntimeError):   # a dangling or looping link
+                raise EncoderLoadError(f"модель {raw!r}: ссылка {path} никуда не ведёт; удалите её.") from None
+            if not inside(real):
+                raise EncoderLoadError(
+                    f"модель {raw!r}: файл {path.relative_to(folder) if folder in path.parents else path} — "
+                    f"ссылка на {real}, за пределами папок моделей ({', '.join(map(str, dirs))}). "
+                    "Загружаются только файлы внутри папки моделей: скопируйте файл туда вместо ссылки.")
+            if real.is_dir():
+                stack.append(real)
 
 
 def load_encoder(spec: ModelSpec, specs: list[ModelSpec], model_dirs: Iterable[Path]) -> Encoder:
