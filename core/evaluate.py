@@ -23,7 +23,7 @@ from core.corpora import Corpus
 from core.encoders import Encoder, encode_batched
 from core.index import FlatIndex
 from core.lexical import BM25Index, rrf_fuse
-from core.metrics import DEFAULT_METRICS, evaluate_run, paired_bootstrap, parse_metric, summarise
+from core.metrics import DEFAULT_METRICS, evaluate_run, excluded_queries, paired_bootstrap, parse_metric, summarise
 
 MODES = ("dense", "hybrid")
 PRIMARY_METRIC = "ndcg@10"
@@ -84,6 +84,13 @@ class EvalTable:
     k: int = 10
     primary_metric: str = PRIMARY_METRIC
     notes: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)   # queries with no relevant judged doc: in no metric
+
+    @property
+    def n_excluded(self) -> int:
+        """How many queries of the qrels no metric of the table counts (no relevant judged doc);
+        summary's n_queries is the number every metric averages."""
+        return len(self.excluded)
 
     @property
     def baseline(self) -> str:
@@ -181,6 +188,7 @@ def evaluate_configs(
     rows = {}
     for lab in labels:
         s = summarise(per_query[lab])
+        s.pop("n_excluded", None)   # the same for every config: EvalTable.excluded
         judged = [c for c in per_query[lab].columns if c.startswith("judged@")]
         s["low_coverage"] = bool(judged) and not (s[judged[0]] >= LOW_COVERAGE)
         rows[lab] = s
@@ -189,18 +197,25 @@ def evaluate_configs(
 
     primary = PRIMARY_METRIC if PRIMARY_METRIC in metrics else list(metrics)[0]
     base = labels[0]
+    excluded = excluded_queries(qrels)
+    left_out = set(excluded)
+    scored = [q for q in queries if q not in left_out]
     comparisons, disagreements = {}, {}
     for lab in labels[1:]:
         comparisons[lab] = {m: paired_bootstrap(per_query[base][m], per_query[lab][m], n_resamples=n_resamples,
                                                 seed=seed) for m in metrics if not m.startswith("judged@")}
-        disagreements[lab] = _disagreements(queries, per_query[base][primary], per_query[lab][primary],
+        disagreements[lab] = _disagreements(scored, per_query[base][primary], per_query[lab][primary],
                                             runs[base], runs[lab], k, n_disagreements)
     notes = []
     low = [lab for lab in labels if rows[lab]["low_coverage"]]
     if low:
         notes.append(f"Low label coverage (mean judged@10 < {LOW_COVERAGE}) for {', '.join(low)}: unjudged "
                      "results count as irrelevant, so these scores are a lower bound. Label more results.")
-    return EvalTable(labels, summary, per_query, runs, comparisons, disagreements, k, primary, notes)
+    if excluded:
+        notes.append(f"Без релевантных оценок: {len(excluded)} из {len(queries)} запросов (нет ни одного документа "
+                     "с оценкой 1 или 2) — они не входят ни в одну метрику; все метрики посчитаны по "
+                     f"{len(scored)} запросам. Оцените для них хотя бы один подходящий документ.")
+    return EvalTable(labels, summary, per_query, runs, comparisons, disagreements, k, primary, notes, excluded)
 
 
 def _embed(encoder: Encoder, texts: Sequence[str], kind: str, cache_root, cache_id: str) -> np.ndarray:

@@ -15,6 +15,12 @@ Conventions (see DESIGN.md, "Metrics" and "Labels = the eval set"):
   count as relevant; later copies keep their positions but score as irrelevant, so no
   metric can exceed 1 because of a duplicated result.
 * Ranks are 1-based: the first doc has rank 1.
+* One denominator per table: a query without any relevant judged doc (no ``grade >=
+  min_grade``) has no defined nDCG or recall, and scoring it 0 for MRR/precision/hit rate
+  would average those over more queries than nDCG and recall. :func:`evaluate_run` therefore
+  leaves such a query out of *every* metric (its row is all ``nan``) and :func:`summarise`
+  reports how many were left out (``n_excluded``) beside the number scored (``n_queries``).
+  The per-query functions below still return their own value (0 or nan) for such a query.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ __all__ = [
     "precision_at_k",
     "hit_rate_at_k",
     "judged_at_k",
+    "has_relevant",
+    "excluded_queries",
     "METRICS",
     "DEFAULT_METRICS",
     "parse_metric",
@@ -182,6 +190,18 @@ def judged_at_k(ranked: Sequence[DocId], grades: Grades, k: int) -> float:
     return sum(1 for d in top if d in grades) / len(top)
 
 
+def has_relevant(grades: Grades, min_grade: int = 1) -> bool:
+    """Whether the query has a judged doc with ``grade >= min_grade``: only such a query is
+    scored by :func:`evaluate_run`."""
+    _check_min_grade(min_grade)
+    return _n_relevant(grades, min_grade) > 0
+
+
+def excluded_queries(qrels: Mapping[Hashable, Grades], min_grade: int = 1) -> list[Hashable]:
+    """The queries of ``qrels`` left out of every metric: no relevant judged doc (qrels order)."""
+    return [qid for qid, grades in qrels.items() if not has_relevant(grades, min_grade)]
+
+
 # --------------------------------------------------------------------------- registry
 
 MetricFn = Callable[[Sequence[DocId], Grades, int, int], float]
@@ -224,6 +244,10 @@ def evaluate_run(
     (as given, e.g. ``"ndcg@10"``). The evaluated queries are exactly those of ``qrels``: a
     query of qrels missing from ``run`` is scored with an empty ranking; a query of ``run``
     without judgements is not scored (there is nothing to grade it against).
+
+    A query of ``qrels`` without any relevant judged doc (``grade >= min_grade``) is left out
+    of every metric: its row is all ``nan`` (for judged@k too), so every column averages the
+    same queries. Their ids are in ``df.attrs["excluded"]``; :func:`summarise` counts them.
     """
     specs = list(metrics)
     if len(set(specs)) != len(specs):
@@ -231,10 +255,14 @@ def evaluate_run(
     parsed = [(spec, *parse_metric(spec)) for spec in specs]
     _check_min_grade(min_grade)
 
-    rows = []
+    rows, excluded = [], []
     qids = list(qrels.keys())
     for qid in qids:
         grades = qrels[qid]
+        if not has_relevant(grades, min_grade):
+            excluded.append(qid)
+            rows.append([math.nan] * len(parsed))
+            continue
         ranked = run.get(qid, ())
         if ranked is None:
             ranked = ()
@@ -243,21 +271,28 @@ def evaluate_run(
         rows.append([METRICS[name](ranked, grades, k, min_grade) for _, name, k in parsed])
 
     df = pd.DataFrame(rows, columns=specs, index=pd.Index(qids, name="qid"), dtype=float)
+    df.attrs["excluded"] = excluded
     return df
 
 
 def summarise(per_query: pd.DataFrame) -> dict[str, float]:
-    """Mean of each metric column over queries, ignoring nan (undefined for that query).
+    """Mean of each metric column over the scored queries.
 
-    ``{column: nanmean(column), ..., "n_queries": number of rows}``. A column that is nan for
-    every query summarises to nan.
+    A row that is ``nan`` in every column is a query :func:`evaluate_run` left out (no relevant
+    judged doc); the other rows are the scored queries, and every column is averaged over
+    them (a stray ``nan`` inside a scored row is ignored). Returns
+    ``{column: mean, ..., "n_queries": scored queries, "n_excluded": left-out queries}``;
+    a column with no value summarises to nan.
     """
+    vals = per_query.to_numpy(dtype=float)
+    left_out = np.isnan(vals).all(axis=1) if vals.shape[1] else np.zeros(len(per_query), bool)
+    scored = vals[~left_out]
     out: dict[str, float] = {}
-    for col in per_query.columns:
-        vals = per_query[col].to_numpy(dtype=float)
-        finite = vals[~np.isnan(vals)]
+    for i, col in enumerate(per_query.columns):
+        finite = scored[:, i][~np.isnan(scored[:, i])]
         out[str(col)] = float(finite.mean()) if finite.size else math.nan
-    out["n_queries"] = int(len(per_query))
+    out["n_queries"] = int((~left_out).sum())
+    out["n_excluded"] = int(left_out.sum())
     return out
 
 

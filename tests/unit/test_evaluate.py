@@ -142,6 +142,24 @@ def test_evaluate_configs_hand_checked_numbers():
     assert "fixed minus keyword" in text and "собака" in text
 
 
+def test_queries_without_a_relevant_document_are_in_no_metric_and_counted():
+    # "рыба" was judged, but nothing is relevant: with it, MRR/precision/hit rate used to
+    # average three queries while nDCG and recall averaged two
+    qrels = {**QRELS, "рыба": {"d1": 0, "d2": -1}}
+    fixed = FixedEncoder({**FIXED.vectors, "рыба": (1, 0)})
+    table = evaluate_configs([SearchConfig("keyword", KeywordEncoder()), SearchConfig("fixed", fixed)], corpus(),
+                             qrels, n_resamples=200)
+    reference = evaluate_configs([SearchConfig("keyword", KeywordEncoder()), SearchConfig("fixed", FIXED)], corpus(),
+                                 QRELS, n_resamples=200)
+    assert table.excluded == ["рыба"] and table.n_excluded == 1
+    pd.testing.assert_frame_equal(table.summary, reference.summary)   # hand-checked numbers above, n_queries 2
+    assert table.per_query["keyword"].loc["рыба"].isna().all()
+    assert all(c["n"] == 2 for c in table.comparisons["fixed"].values())
+    assert "рыба" not in table.disagreements["fixed"]["query"].tolist()
+    assert any("Без релевантных оценок: 1 из 3 запросов" in n for n in table.notes)
+    assert reference.n_excluded == 0 and not any("Без релевантных" in n for n in reference.notes)
+
+
 def test_low_coverage_is_flagged():
     # one judged document per query out of three returned: judged@10 = 1/3 < 0.5
     table = evaluate_configs([SearchConfig("keyword", KeywordEncoder())], corpus(), {"кот": {"d3": 2}})

@@ -13,6 +13,7 @@ from core.metrics import (
     DEFAULT_METRICS,
     METRICS,
     evaluate_run,
+    excluded_queries,
     hit_rate_at_k,
     judged_at_k,
     mrr_at_k,
@@ -316,32 +317,63 @@ def test_evaluate_run_three_queries():
     nan = float("nan")
     expected = pd.DataFrame(
         {
-            #            q1 (see test_*_hand_computed)   q2: nothing relevant  q3: empty ranking
+            #            q1 (see test_*_hand_computed)   q2: nothing relevant -> left out   q3: empty ranking
             "ndcg@3": [0.4683480347412084, nan, 0.0],
-            "mrr@3": [0.5, 0.0, 0.0],
+            "mrr@3": [0.5, nan, 0.0],
             "recall@3": [2 / 3, nan, 0.0],
-            "precision@3": [2 / 3, 0.0, 0.0],
-            "hit_rate@1": [0.0, 0.0, 0.0],
-            "judged@3": [2 / 3, 1 / 2, 0.0],  # q2: b judged, a not
+            "precision@3": [2 / 3, nan, 0.0],
+            "hit_rate@1": [0.0, nan, 0.0],
+            "judged@3": [2 / 3, nan, 0.0],
         },
         index=pd.Index(["q1", "q2", "q3"], name="qid"),
     )
     pd.testing.assert_frame_equal(df, expected, check_exact=False, atol=1e-12, rtol=0)
+    assert df.attrs["excluded"] == ["q2"]
 
     s = summarise(df)
-    # nan-aware means:
-    # ndcg   = (0.4683480 + 0) / 2        = 0.2341740   (q2 undefined)
-    # mrr    = (0.5 + 0 + 0) / 3          = 1/6
-    # recall = (2/3 + 0) / 2              = 1/3         (q2 undefined)
-    # prec   = (2/3 + 0 + 0) / 3          = 2/9
-    # judged = (2/3 + 1/2 + 0) / 3        = 7/18
+    # one denominator: q2 has no relevant judged doc, so every metric averages q1 and q3
+    # ndcg   = (0.4683480 + 0) / 2 = 0.2341740
+    # mrr    = (0.5 + 0) / 2       = 1/4      (it was 1/6 over three queries while nDCG used two)
+    # recall = (2/3 + 0) / 2       = 1/3
+    # prec   = (2/3 + 0) / 2       = 1/3
+    # judged = (2/3 + 0) / 2       = 1/3
     assert s["ndcg@3"] == pytest.approx(0.2341740173706042, abs=1e-12)
-    assert s["mrr@3"] == pytest.approx(1 / 6)
+    assert s["mrr@3"] == pytest.approx(1 / 4)
     assert s["recall@3"] == pytest.approx(1 / 3)
-    assert s["precision@3"] == pytest.approx(2 / 9)
+    assert s["precision@3"] == pytest.approx(1 / 3)
     assert s["hit_rate@1"] == 0.0
-    assert s["judged@3"] == pytest.approx(7 / 18)
-    assert s["n_queries"] == 3
+    assert s["judged@3"] == pytest.approx(1 / 3)
+    assert (s["n_queries"], s["n_excluded"]) == (2, 1)
+
+
+def test_every_metric_of_a_table_averages_the_same_queries():
+    # 200 queries, 13 of them judged but with nothing relevant: every mean is over the other 187
+    rng = np.random.default_rng(3)
+    run, qrels = {}, {}
+    for q in range(200):
+        docs = [f"d{i}" for i in range(12)]
+        rng.shuffle(docs)
+        run[q] = docs[:10]
+        if q % 15 == 14:
+            qrels[q] = {d: int(rng.choice([0, -1])) for d in docs[:4]}
+        else:
+            qrels[q] = {d: int(g) for d, g in zip(docs[:6], rng.integers(0, 3, size=6))} | {docs[11]: 2}
+    specs = ["ndcg@10", "mrr@10", "recall@10", "precision@10", "hit_rate@5", "judged@10"]
+    df = evaluate_run(run, qrels, specs)
+    s = summarise(df)
+    kept = [q for q in qrels if q % 15 != 14]
+    assert (s["n_queries"], s["n_excluded"]) == (187, 13) == (len(kept), len(excluded_queries(qrels)))
+    assert df.loc[kept].notna().all().all() and df.drop(index=kept).isna().all().all()
+    by_hand = {
+        "ndcg@10": [ndcg_at_k(run[q], qrels[q], 10) for q in kept],
+        "mrr@10": [mrr_at_k(run[q], qrels[q], 10) for q in kept],
+        "recall@10": [recall_at_k(run[q], qrels[q], 10) for q in kept],
+        "precision@10": [precision_at_k(run[q], qrels[q], 10) for q in kept],
+        "hit_rate@5": [hit_rate_at_k(run[q], qrels[q], 5) for q in kept],
+        "judged@10": [judged_at_k(run[q], qrels[q], 10) for q in kept],
+    }
+    for spec, values in by_hand.items():
+        assert s[spec] == pytest.approx(float(np.mean(values)), abs=1e-12), spec
 
 
 def test_evaluate_run_defaults_and_min_grade():
@@ -367,8 +399,11 @@ def test_evaluate_run_rejects_bad_metric_names():
 def test_summarise_all_nan_column_and_empty():
     df = pd.DataFrame({"ndcg@10": [float("nan"), float("nan")]}, index=["a", "b"])
     s = summarise(df)
-    assert math.isnan(s["ndcg@10"]) and s["n_queries"] == 2
+    assert math.isnan(s["ndcg@10"]) and (s["n_queries"], s["n_excluded"]) == (0, 2)
     assert summarise(evaluate_run({}, {}))["n_queries"] == 0
+    # a stray nan inside a scored row is skipped for that column only
+    mixed = pd.DataFrame({"a": [1.0, float("nan")], "b": [0.0, 0.5]}, index=["x", "y"])
+    assert summarise(mixed) == {"a": 1.0, "b": 0.25, "n_queries": 2, "n_excluded": 0}
 
 
 # --------------------------------------------------------------------------- bootstrap
