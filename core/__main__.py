@@ -1,8 +1,9 @@
 """Command line: evaluate search configurations and fine-tune models on the held-out split.
 
     python -m core evaluate --corpus memes --models e5-small e5-small-memes-adapter --mode dense hybrid
+    python -m core finetune --method full --base e5-small --corpus memes      # the bundled model, via its torch twin
+    python -m core finetune --method light --base e5-small --corpus my-import --dry-run
     python -m core finetune --method adapter --base e5-small --corpus memes
-    python -m core finetune --method full --base my-e5 --epochs 1
     python -m core import --help        (files, PostgreSQL, precomputed vectors; see core/cli_import.py)
 
 Paths (data, labels, cache, models.yaml, models folder) come from core.config.Settings, i.e.
@@ -18,20 +19,26 @@ from core.config import Settings
 
 
 def _load(settings: Settings, corpus_name: str):
-    from core.corpora import load_demo
+    """Any corpus the catalog offers: the demo ones and every imported one."""
+    from core.catalog import Catalog
+    from core.corpora import CorpusError
     from core.labels import LabelStore
 
-    corpus = load_demo(settings.data_dir, corpus_name)
+    catalog = Catalog(settings)
+    if corpus_name not in catalog.names():
+        raise CorpusError(f"корпуса «{corpus_name}» нет; есть: {', '.join(catalog.names())} "
+                          "(свой корпус добавляется командой python -m core import file …).")
+    corpus = catalog.load(corpus_name)
     read = LabelStore(settings.labels_path).read()
     if read.skipped:
-        print(f"note: {len(read.skipped)} damaged line(s) in {settings.labels_path} were skipped "
-              f"(first: line {read.skipped[0].line_no}, {read.skipped[0].reason}).", file=sys.stderr)
+        print(f"внимание: пропущено повреждённых строк в {settings.labels_path}: {len(read.skipped)} "
+              f"(первая: строка {read.skipped[0].line_no}, {read.skipped[0].reason}).", file=sys.stderr)
     return corpus, read.frame
 
 
 def _specs(settings: Settings):
     from core.registry import load_registry
-    return load_registry(settings.models_yaml)
+    return load_registry(*settings.registry_files)
 
 
 def _spec(name: str, specs):
@@ -39,18 +46,22 @@ def _spec(name: str, specs):
     for s in specs:
         if s.name == name:
             return s
-    raise RegistryError(f"model {name!r} is not in the registry; known: {', '.join(s.name for s in specs)}")
+    raise RegistryError(f"модели «{name}» нет в реестре; есть: {', '.join(s.name for s in specs)}")
 
 
 def _progress(label: str):
     """step/total on stderr: one updating line on a terminal, about ten lines otherwise."""
     tty = sys.stderr.isatty()
 
-    def report(step: int, total: int) -> None:
+    def report(step: int, total: int, **info) -> None:
+        extra = "".join([f", loss {info['loss']:.3f}" if "loss" in info else "",
+                         f", эпоха {info['epoch']} из {info['epochs']}" if "epoch" in info else "",
+                         f", осталось ~{int(info['eta_s'])} с" if "eta_s" in info else ""])
         if tty:
-            print(f"\r{label}: {step}/{total}", end="\n" if step >= total else "", file=sys.stderr, flush=True)
+            print(f"\r{label}: {step}/{total}{extra}   ", end="\n" if step >= total else "", file=sys.stderr,
+                  flush=True)
         elif step == total or step % max(1, total // 10) == 0:
-            print(f"{label}: {step}/{total}", file=sys.stderr, flush=True)
+            print(f"{label}: {step}/{total}{extra}", file=sys.stderr, flush=True)
     return report
 
 
@@ -60,10 +71,16 @@ def cmd_evaluate(args, settings: Settings) -> int:
     from core.registry import load_encoder
 
     corpus, labels = _load(settings, args.corpus)
-    qrels = eval_queries(corpus, labels, corpus_name=args.corpus)
+    qrels = eval_queries(corpus, labels, corpus_name=args.corpus, use_examples=not args.no_examples)
+    if args.split == "train":
+        from core.finetune.data import training_pairs
+        pairs = training_pairs(corpus, labels, corpus_name=args.corpus, use_examples=not args.no_examples)
+        qrels = {}
+        for q, d, _ in pairs.pairs:
+            qrels.setdefault(q, {})[d] = 2
     if not qrels:
-        print(f"no held-out queries for {args.corpus}: label some results (eval split) or add example queries.",
-              file=sys.stderr)
+        print(f"у корпуса «{args.corpus}» нет запросов {args.split}-сплита: оцените результаты поиска "
+              "или добавьте примеры запросов (колонка examples).", file=sys.stderr)
         return 1
     default, specs = _specs(settings)
     configs = []
@@ -74,27 +91,41 @@ def cmd_evaluate(args, settings: Settings) -> int:
         configs += [SearchConfig(name, enc, mode) for mode in args.mode]
     table = evaluate_configs(configs, corpus, qrels, k=args.k, cache_root=settings.cache_dir,
                              n_resamples=args.bootstrap,
-                             progress=lambda label: print(f"evaluating {label}…", file=sys.stderr))
-    print(f"{args.corpus}: {len(qrels)} held-out queries, {len(corpus)} documents")
+                             progress=lambda label: print(f"считаем {label}…", file=sys.stderr))
+    what = "отложенных (eval)" if args.split == "eval" else "обучающих (train: только чтобы увидеть запоминание)"
+    print(f"{args.corpus}: {len(qrels)} {what} запросов, {len(corpus)} документов")
     print(table.to_text(n_disagreements=args.show))
     return 0
 
 
 def cmd_finetune(args, settings: Settings) -> int:
-    from core.finetune import eval_queries, run_finetune, training_pairs
+    from core.finetune import METHODS, plan_finetune, run_finetune
 
     corpus, labels = _load(settings, args.corpus)
-    print(training_pairs(corpus, labels, corpus_name=args.corpus).summary())
-    print(f"held out for evaluation: {len(eval_queries(corpus, labels, corpus_name=args.corpus))} queries")
-    result = run_finetune(settings, corpus, labels, args.base, args.method, name=args.name, epochs=args.epochs,
+    plan = plan_finetune(settings, corpus, labels, args.base, args.method, use_examples=not args.no_examples,
+                         epochs=args.epochs)
+    print(f"{args.base} → {METHODS[plan.method]}")
+    for line in plan.describe():
+        print(line)
+    if args.dry_run:
+        for q, d, source in plan.pairs.pairs:
+            negs = plan.pairs.negatives.get(q, ())
+            print(f"pair\t{source}\t{q}\t{d}" + (f"\tнегативы: {', '.join(negs)}" if negs else ""))
+        return 0
+    result = run_finetune(settings, corpus, labels, args.base, plan.method, name=args.name, epochs=args.epochs,
                           lr=args.lr, rank=args.rank, batch_size=args.batch_size, seed=args.seed,
-                          progress=_progress("steps") if args.method == "full" else None)
-    print(f"trained {result.name} ({result.method}) on {sum(result.pair_counts.values())} pairs: "
-          + ", ".join(f"{n} from {s}" for s, n in result.pair_counts.items()))
+                          use_examples=not args.no_examples, force=args.force,
+                          progress=_progress("шаги") if plan.method != "adapter" else None)
     if result.table is not None:
         print(result.table.to_text(n_disagreements=args.show))
-    print(f"saved {result.path}; registered {result.name!r} in {settings.models_yaml}")
-    return 0
+    for note in result.notes:
+        print(note)
+    print(f"сохранено: {result.path}")
+    if result.registered:
+        print(f"зарегистрирована «{result.name}» ({result.spec.backend}) в {settings.user_registry}")
+        return 0
+    print("не зарегистрирована", file=sys.stderr)
+    return 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     ev = sub.add_parser("evaluate", help="score models on the held-out queries of a corpus")
-    ev.add_argument("--corpus", default="memes", choices=["memes", "posts", "channels"])
+    ev.add_argument("--corpus", default="memes", help="any corpus of the catalog (demo or imported)")
+    ev.add_argument("--split", choices=["eval", "train"], default="eval",
+                    help="eval: held-out queries (default); train: the training queries, to see memorisation")
+    ev.add_argument("--no-examples", action="store_true", help="ignore the corpus' example queries; labels only")
     ev.add_argument("--models", nargs="+",
                     help="registry names; the first is the baseline (default: the default model)")
     ev.add_argument("--mode", nargs="+", default=["dense"], choices=["dense", "hybrid"])
@@ -111,12 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--show", type=int, default=5, help="disagreeing queries to print per comparison")
 
     ft = sub.add_parser("finetune", help="train an adapter or fine-tune a model, evaluate, register it")
-    ft.add_argument("--method", choices=["adapter", "full"], default="adapter")
+    ft.add_argument("--method", choices=["full", "light", "adapter"],
+                    help="default: full (for the bundled e5-small via its torch twin, or a sentence-transformers base)")
     ft.add_argument("--base", default="e5-small", help="registry name of the base model")
-    ft.add_argument("--corpus", default="memes", choices=["memes", "posts", "channels"])
+    ft.add_argument("--corpus", default="memes", help="any corpus of the catalog (demo or imported)")
+    ft.add_argument("--no-examples", action="store_true", help="train and evaluate on labels only")
+    ft.add_argument("--dry-run", action="store_true", help="print the pairs and negatives that would be used")
+    ft.add_argument("--force", action="store_true", help="register even when it does not beat its base")
     ft.add_argument("--name", help="registry name of the new model")
-    ft.add_argument("--epochs", type=int, help="adapter: max epochs (100, early-stopped); full: epochs (1)")
-    ft.add_argument("--lr", type=float, help="adapter: 3e-3; full: 2e-5")
+    ft.add_argument("--epochs", type=int, help="max epochs, early-stopped (adapter 100; full / light 2)")
+    ft.add_argument("--lr", type=float, help="adapter 3e-3; full 1e-4 (twin) or 2e-5; light 1e-3")
     ft.add_argument("--rank", type=int, default=16, help="adapter rank")
     ft.add_argument("--batch-size", type=int, default=16, help="full fine-tune batch size")
     ft.add_argument("--seed", type=int, default=0)
@@ -140,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_evaluate(args, settings)
         return cmd_finetune(args, settings)
     except (CorpusError, EncoderLoadError, RegistryError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"ошибка: {exc}", file=sys.stderr)
         return 2
 
 

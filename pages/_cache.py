@@ -30,19 +30,30 @@ def mtime(path: str | Path) -> str:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def registry(models_yaml: str, version: str):
-    return reg.load_registry(models_yaml)
+def _registry(files: tuple[str, ...], version: str):
+    return reg.load_registry(*files)
+
+
+def _registry_key(s: Settings) -> tuple[tuple[str, ...], str]:
+    files = tuple(str(p) for p in s.registry_files)
+    return files, "|".join(mtime(p) for p in files)
+
+
+def models(s: Settings):
+    """(default name, specs): the bundled registry merged with the users' one (what they trained)."""
+    return _registry(*_registry_key(s))
 
 
 @st.cache_resource(show_spinner="Загружаем модель…", max_entries=4)
-def encoder(name: str, models_yaml: str, models_dirs: tuple[str, ...], version: str) -> Encoder:
-    _, specs = reg.load_registry(models_yaml)
+def encoder(name: str, files: tuple[str, ...], models_dirs: tuple[str, ...], version: str) -> Encoder:
+    _, specs = reg.load_registry(*files)
     spec = next(s for s in specs if s.name == name)
     return reg.load_encoder(spec, specs, [Path(d) for d in models_dirs])
 
 
 def current_encoder(s: Settings, name: str) -> Encoder:
-    return encoder(name, str(s.models_yaml), (str(s.models_dir),), mtime(s.models_yaml))
+    files, version = _registry_key(s)
+    return encoder(name, files, (str(s.models_dir),), version)
 
 
 @st.cache_resource(show_spinner="Читаем корпус…", max_entries=16)

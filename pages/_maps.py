@@ -67,7 +67,7 @@ def neighbour_change_view(s: Settings, corpus, ci: CorpusIndex) -> None:
     """Per record: how much its top-k neighbours change under another model."""
     from pages import _cache
     from pages._state import MODEL_KEY
-    default, specs = _cache.registry(str(s.models_yaml), _cache.mtime(s.models_yaml))
+    default, specs = _cache.models(s)
     others = [sp.name for sp in specs if sp.name != st.session_state[MODEL_KEY]]
     with st.expander("Как меняются соседи при смене модели", icon=":material/swap_horiz:"):
         other = st.selectbox("Вторая модель", ["—"] + others, key="map_other_model")

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from core.compare import blind_pool, judged_share, rank_moves
+from core import display
 from core.corpora import CorpusError
 from core.encoders import EncoderLoadError
 from core.evaluate import MODES, SearchConfig, run_config
@@ -11,19 +12,18 @@ from pages._state import MODEL_KEY, annotator, require_frame, settings
 
 require_frame()
 s = settings()
-CORPORA = {"memes": "Мемы", "posts": "Посты"}
+CORPORA = _cache.corpora_of_kind(s, "memes", "posts", "generic", "channels")   # every corpus of the catalog
 MODE_NAMES = {"dense": "эмбеддинги", "hybrid": "эмбеддинги + BM25"}
 VIEWS = {"side": "Рядом", "blind": "Вслепую", "table": "Оценка", "train": "Дообучение"}
 
 st.title("Сравнение моделей")
 _grading.show_feedback()
-default, specs = _cache.registry(str(s.models_yaml), _cache.mtime(s.models_yaml))
+default, specs = _cache.models(s)
 names = [spec.name for spec in specs]
 tuned = [spec.name for spec in specs if spec.backend == "adapter" or spec.meta.get("method")]
 
 top = st.columns([1, 2, 2])
-corpus_name = top[0].segmented_control("Корпус", list(CORPORA), format_func=CORPORA.get, default="memes",
-                                       required=True, key="compare_corpus")
+corpus_name = top[0].selectbox("Корпус", list(CORPORA), format_func=CORPORA.get, key="compare_corpus")
 picks = []
 for col, side, model_default, mode_default in (
         (top[1], "a", st.session_state[MODEL_KEY], "dense"),
@@ -58,11 +58,12 @@ def ranked(query: str, k: int) -> list[list[str]]:
 
 
 def show_doc(doc_id: str, *, prefix: str, rank: int | None, key: str, grades: dict, model: str) -> None:
-    row = corpus.frame.iloc[corpus.position(doc_id)]
+    pos = corpus.position(doc_id)
+    row = corpus.frame.iloc[pos]
     with st.container(border=True, key=f"cmp_{key}"):
-        head = row["header"] if corpus.kind == "memes" else row.get("channel_title") or row["channel_id"]
-        st.markdown(f"{prefix} **{head}**")
-        body = row["meaning"] if corpus.kind == "memes" else row["raw_text"]
+        st.markdown(prefix)
+        st.text(display.record_titles(corpus.kind, corpus.frame.iloc[[pos]]).iloc[0])   # data: shown as text
+        body = str(row["meaning"]) if corpus.kind == "memes" else corpus.texts[pos]
         st.caption(body if len(body) < 320 else body[:320].rsplit(" ", 1)[0] + " …")
         _grading.grade_row(corpus=corpus.name, query=query, doc_id=doc_id, rank=rank, model=model,
                            state=grades.get(doc_id), key=key)

@@ -73,4 +73,7 @@ def app_env(monkeypatch, tmp_path, warm_cache):
     monkeypatch.setenv("VECSCOPE_CACHE_DIR", str(warm_cache))
     monkeypatch.setenv("VECSCOPE_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("VECSCOPE_MODELS_YAML", str(ROOT / "data" / "models.yaml"))
+    # what a test trains or imports goes under its own folder, never into the checkout's var/
+    monkeypatch.setenv("VECSCOPE_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("VECSCOPE_USER_MODELS_YAML", str(tmp_path / "users.yaml"))
     return tmp_path

