@@ -19,7 +19,7 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -30,8 +30,8 @@ import pandas as pd
 from core.atomic import fsync_path
 from core.cache import EmbeddingCache, count_missing, embed_cached
 from core.config import Settings
-from core.corpora import (CHANNEL_PARTS, DEMO_FILES, REQUIRED, TEXT_COLUMNS, Corpus, CorpusError, _row, load_demo,
-                          make_corpus, read_table, record_text, validate)
+from core.corpora import (CHANNEL_PARTS, DEMO_FILES, REQUIRED, TEXT_COLUMNS, Corpus, CorpusError, _row, column_list,
+                          load_demo, make_corpus, read_table, record_text, separator_hint, validate)
 from core.display import KIND_NAMES, quoted
 
 KINDS = tuple(REQUIRED)   # memes, posts, channels, generic
@@ -145,11 +145,12 @@ def prepare_import(frame: pd.DataFrame, kind: str, name: str, source: str,
     name = check_name(name)
     if kind not in KINDS:
         raise CorpusError(f"{source}: неизвестный тип корпуса {kind!r}; возможные: {', '.join(KINDS)}.")
+    notes = tuple(frame.attrs.get("notes", ()))   # conversions read_table made (separator, types)
     frame = frame.copy()
     frame.columns = [str(c).strip() for c in frame.columns]
     dup = frame.columns[frame.columns.duplicated()]
     if len(dup):
-        raise CorpusError(f"{source}: столбец {dup[0]!r} встречается дважды; переименуйте один из них.")
+        raise CorpusError(f"{source}: столбец {column_list(dup[:1])} встречается дважды; переименуйте один из них.")
     mapping = {ours: theirs for ours, theirs in (mapping or {}).items() if theirs}
     known = REQUIRED[kind] + OPTIONAL[kind]
     stray = [o for o in mapping if o not in known]
@@ -165,14 +166,16 @@ def prepare_import(frame: pd.DataFrame, kind: str, name: str, source: str,
     missing = [c for c in dict.fromkeys(wanted) if c not in frame.columns]
     if missing:
         raise CorpusError(f"{source}: в файле нет {'столбца' if len(missing) == 1 else 'столбцов'} "
-                          f"{quoted(missing)}; в нём есть {quoted(frame.columns)}.")
+                          f"{column_list(missing)}; в нём есть {column_list(frame.columns)}."
+                          f"{separator_hint(frame.columns)}")
     unmapped = [ours for ours in REQUIRED[kind] if not (ours == "text" and text_columns)
                 and mapping.get(ours, ours) not in frame.columns]
     if unmapped:
         raise CorpusError(
             f"{source}: нет {'столбца' if len(unmapped) == 1 else 'столбцов'} {quoted(unmapped)} — "
             f"без {'него' if len(unmapped) == 1 else 'них'} не собрать корпус типа «{KIND_NAMES.get(kind, kind)}»; "
-            f"в файле есть {quoted(frame.columns)}. Выберите, какой столбец файла им соответствует.")
+            f"в файле есть {column_list(frame.columns)}. Выберите, какой столбец файла им соответствует."
+            f"{separator_hint(frame.columns)}")
     frame = as_strings(frame)
 
     out, origin = pd.DataFrame(index=frame.index), {}
@@ -198,7 +201,8 @@ def prepare_import(frame: pd.DataFrame, kind: str, name: str, source: str,
     out = validate(out, kind, source)   # required columns and ids first
     if not text_columns:
         _check_texts(out, kind, source, origin)
-    return make_corpus(out, kind, name, source)
+    corpus = make_corpus(out, kind, name, source)
+    return replace(corpus, notes=corpus.notes + notes) if notes else corpus
 
 
 def _check_texts(frame: pd.DataFrame, kind: str, source: str, origin: Mapping[str, str]) -> None:

@@ -216,3 +216,34 @@ def test_kind_is_guessed_from_the_columns_a_file_has():
     assert guess_kind(["id", "channel_id", "text", "published_at"]) == "posts"
     with pytest.raises(CorpusError, match="ads.csv: нет столбца 'raw_text'.*«посты»; в файле есть 'id', 'channel_id', 'text'"):
         prepare_import(pd.DataFrame({"id": ["p1"], "channel_id": ["c1"], "text": ["пост"]}), "posts", "ads", "ads.csv")
+
+
+def test_files_that_are_not_what_they_seem_never_replace_an_import(catalog, tmp_path):
+    import zipfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    catalog.import_table(write(tmp_path, "ads.csv", POSTS_CSV), "ads", "posts", MAPPING)
+    before = catalog.version("ads")
+    xlsx = tmp_path / "ads-xlsx.csv"
+    with zipfile.ZipFile(xlsx, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+    zeros = tmp_path / "zeros.csv"
+    zeros.write_bytes(b"\0" * 4096)
+    dup = write(tmp_path, "dup.csv", POSTS_CSV.replace("topic", "text", 1))
+    pq.write_table(pa.table({"post_id": ["p1"], "chan": ["c1"], "text": pa.array([b"\xff\xfe"])}), tmp_path / "b.parquet")
+    for bad, expected in [(xlsx, "Excel"), (zeros, "нулевых байтов"), (dup, "'text' (столбцы 3, 5)"),
+                          (tmp_path / "b.parquet", "двоичные")]:
+        with pytest.raises(CorpusError) as err:
+            catalog.import_table(bad, "ads", "posts", MAPPING, source=bad.name)
+        assert expected in str(err.value) and bad.name in str(err.value) and str(tmp_path) not in str(err.value)
+    assert catalog.version("ads") == before and len(catalog.load("ads")) == 3
+
+
+def test_a_semicolon_file_imports_and_says_how_it_was_read(catalog, tmp_path):
+    path = write(tmp_path, "excel.csv", POSTS_CSV.replace(",", ";").replace('";', '";'))
+    frame = catalog.read(path, source="excel.csv")
+    corpus = prepare_import(frame, "posts", "ads", "excel.csv", MAPPING)
+    assert corpus.texts[1] == "Как выбрать кроссовки для бега: три простых правила"
+    assert any("точка с запятой" in n for n in corpus.notes)
+    assert catalog.import_table(path, "ads", "posts", MAPPING).rows == 3

@@ -73,6 +73,7 @@ LEFT JOIN parse.posts_content p ON p.channel_id = c.id AND p.id = c.last_pinned_
 ORDER BY c.id
 """
 CHANNEL_MAPPING = {"id": "channel", "about": "about", "pinned_text": "pinned"}
+ADMIN = "vecscope_admin"   # the server's superuser: sets tables up, and is refused by the tool
 
 
 def _postgres_bin() -> Path:
@@ -96,7 +97,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """Base URL of a throwaway PostgreSQL server (trust auth, superuser `vecscope`)."""
+    """Base URL of a throwaway PostgreSQL server (trust auth, superuser `vecscope_admin`)."""
     bindir = _postgres_bin()
     prefix: list[str] = []
     folder = Path(tempfile.mkdtemp(prefix="vecscope-pg-"))   # under /tmp: reachable by the server user
@@ -106,7 +107,7 @@ def postgres_server():
         shutil.chown(folder, user)
     data, log, port = folder / "data", folder / "server.log", _free_port()
     run = lambda *cmd: subprocess.run([*prefix, *cmd], capture_output=True, text=True, timeout=120)  # noqa: E731
-    out = run(str(bindir / "initdb"), "-D", str(data), "-U", "vecscope", "-A", "trust", "--encoding", "UTF8",
+    out = run(str(bindir / "initdb"), "-D", str(data), "-U", ADMIN, "-A", "trust", "--encoding", "UTF8",
               "--locale", "C.UTF-8", "--no-sync")
     if out.returncode:
         shutil.rmtree(folder, ignore_errors=True)
@@ -119,7 +120,7 @@ def postgres_server():
         pytest.fail(f"pg_ctl start failed:\n{out.stdout}\n{out.stderr}\n{text}")
     try:
         # the password is ignored (trust auth) but lets tests check it never leaks
-        yield f"postgresql://vecscope:s3cr3t-pw@127.0.0.1:{port}"
+        yield f"postgresql://{ADMIN}:s3cr3t-pw@127.0.0.1:{port}"
     finally:
         run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(folder, ignore_errors=True)
@@ -133,7 +134,7 @@ def _user_exists(name: str) -> bool:
         return False
 
 
-READER = "vecscope_reader"
+READER = "vecscope"   # the SELECT-only role the tool expects; the URLs the tests import with use it
 
 
 @pytest.fixture
@@ -168,7 +169,7 @@ def as_user(url: str, user: str) -> str:
 
 
 def admin(url: str) -> str:
-    return as_user(url, "vecscope")
+    return as_user(url, ADMIN)
 
 
 def execute(url: str, sql: str, params=None) -> None:
@@ -276,7 +277,7 @@ def test_a_failed_refresh_keeps_the_current_import(pg_url, catalog):
     import_query(catalog, pg_url, POSTS_SQL, "tg-posts", "posts")
     before = catalog.version("tg-posts")
     execute(pg_url, "UPDATE parse.posts_content SET raw_text = '  ' WHERE id = 102")
-    with pytest.raises(CorpusError, match=r"row \d+ \(id '-1003333333333_102'\) has no text in raw_text \(your column 'raw_text'\)"):
+    with pytest.raises(CorpusError, match=r"в строке \d+ \(id '-1003333333333_102'\) нет текста в raw_text \(ваш столбец 'raw_text'\)"):
         refresh("tg-posts", catalog, url=pg_url)
     assert catalog.version("tg-posts") == before and len(catalog.load("tg-posts")) == 10
     with pytest.raises(DatabaseError, match="импортирован из"):
@@ -347,7 +348,7 @@ def test_superuser_connection_is_refused_before_the_query_runs(pg_url, monkeypat
         with pytest.raises(DatabaseError) as err:
             fetch_frame(admin(pg_url), sql)
         message = str(err.value)
-        assert "суперпользователь" in message and "'vecscope'" in message and "Database role" in message
+        assert "суперпользователь" in message and f"'{ADMIN}'" in message and "Database role" in message
         assert "s3cr3t" not in message
     assert not target.exists() and _large_objects(pg_url) == {}
     shutil.rmtree(target.parent, ignore_errors=True)
@@ -356,7 +357,7 @@ def test_superuser_connection_is_refused_before_the_query_runs(pg_url, monkeypat
 def test_roles_that_can_act_outside_the_transaction_are_refused(pg_url):
     for role, grant, expected in [("r_files", "GRANT pg_read_server_files TO r_files", "pg_read_server_files"),
                                   ("r_signal", "GRANT pg_signal_backend TO r_signal", "pg_signal_backend"),
-                                  ("r_su", "GRANT vecscope TO r_su", "'vecscope'"),   # may SET ROLE to superuser
+                                  ("r_su", f"GRANT {ADMIN} TO r_su", f"'{ADMIN}'"),   # may SET ROLE to superuser
                                   ("r_repl", "ALTER ROLE r_repl REPLICATION", "REPLICATION")]:
         execute(pg_url, f"DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; {grant}")
         with pytest.raises(DatabaseError, match=expected) as err:
