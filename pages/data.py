@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import database
+from core import database, display
 from core.cache import EmbeddingCache
 from core.catalog import (KINDS, OPTIONAL, Catalog, cache_id, can_manage, guess_kind, prepare_import,
                           remaining_columns, suggest_name)
@@ -19,7 +19,7 @@ from pages._state import MODEL_KEY, annotator, is_admin, require_frame, settings
 require_frame()
 s = settings()
 catalog = Catalog(s)
-KIND_NAMES = {"memes": "мемы", "posts": "посты", "channels": "каналы", "generic": "произвольный (id + текст)"}
+KIND_NAMES = display.KIND_NAMES
 FLASH, UPLOADS = "data_flash", "data_uploads"
 FILE_FORM, SQL_FORM = "data_file_form", "data_sql_form"   # key prefixes of the two mapping forms
 NONE = "—"
@@ -41,8 +41,20 @@ def may_manage() -> bool:
     return can_manage(_secret("admins"), annotator()) and is_admin()
 
 
-def number(n: int) -> str:
-    return f"{n:,}".replace(",", " ")
+number = display.number
+
+
+def uploader_in_russian(limit_mb: int) -> None:
+    """Streamlit's file uploader writes "Upload" and "200MB per file • CSV, PARQUET" and has no
+    option for other texts: draw ours over them (CSS only; 14 px is the size Streamlit uses)."""
+    st.html(f"""<style>
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p {{ font-size: 0; }}
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p::after {{
+  content: "Выбрать файл"; font-size: 0.875rem; }}
+[data-testid="stFileUploaderDropzoneInstructions"] span {{ font-size: 0; }}
+[data-testid="stFileUploaderDropzoneInstructions"] span::after {{
+  content: "или перетащите его сюда · CSV или Parquet до {limit_mb} МБ"; font-size: 0.875rem; }}
+</style>""")
 
 
 def flash(message: str) -> None:
@@ -82,7 +94,8 @@ def column_widgets(columns: list[str], prefix: str, default_name: str) -> dict:
         options = columns if required else [NONE] + columns
         key = f"{prefix}_map_{ours}"
         init(key, ours if ours in columns else (None if required else NONE), options + [None])
-        theirs = cols[i % 4].selectbox(f"{ours} *" if required else ours, options, index=None, key=key,
+        label = f"{display.header(ours)} `{ours}`"   # our column: its Russian name and the name in files
+        theirs = cols[i % 4].selectbox(f"{label} *" if required else label, options, index=None, key=key,
                                        placeholder="выберите столбец")
         mapping[ours] = None if theirs in (None, NONE) else theirs
     text_columns = None
@@ -91,12 +104,12 @@ def column_widgets(columns: list[str], prefix: str, default_name: str) -> dict:
         if not set(st.session_state.get(key) or ()) <= set(columns) or key not in st.session_state:
             st.session_state[key] = [c for c in ("text",) if c in columns]
         text_columns = st.multiselect("Текстовые столбцы *", columns, key=key, placeholder="выберите столбцы",
-                                      help="Склеиваются через пустую строку; пустые части пропускаются.")
+                                      select_all=False, help="Склеиваются через пустую строку; пустые части пропускаются.")
     rest = remaining_columns(columns, kind, mapping, text_columns)
     key = f"{prefix}_meta"
     st.session_state[key] = [c for c in st.session_state.get(key, rest) if c in rest]
     meta = st.multiselect("Метаданные (хранятся и показываются рядом с текстом)", rest, key=key,
-                          placeholder="ничего")
+                          placeholder="ничего", select_all=False)
     return {"name": name.strip(), "kind": kind, "mapping": mapping, "text_columns": text_columns,
             "meta_columns": meta}
 
@@ -110,7 +123,8 @@ def check(frame: pd.DataFrame, source: str, args: dict) -> bool:
         st.error(str(exc), icon=":material/error:")
         return False
     sample = corpus.texts[0] if len(corpus.texts[0]) <= 300 else corpus.texts[0][:300] + " …"
-    st.success(f"Готово к импорту: {number(len(corpus))} записей. Текст первой записи: «{sample}»")
+    st.success(f"Готово к импорту: {display.count(len(corpus), 'запись', 'записи', 'записей')}. "
+               f"Текст первой записи: «{sample}»")
     if args["name"] in catalog.imported():
         st.warning(f"Корпус «{args['name']}» уже есть — импорт заменит его целиком (старая версия "
                    "останется, если импорт не удастся).", icon=":material/sync:")
@@ -126,8 +140,8 @@ def read_upload(upload) -> pd.DataFrame:
         for key in [k for k in st.session_state if str(k).startswith(FILE_FORM)]:
             del st.session_state[key]   # a new file: forget the old mapping
         if upload.size > MAX_FILE_BYTES:
-            raise CorpusError(f"{upload.name}: {upload.size / 2**20:,.0f} MB is over the "
-                              f"{MAX_FILE_BYTES / 2**20:,.0f} MB limit (VECSCOPE_MAX_FILE_MB).")
+            raise CorpusError(f"{upload.name}: {upload.size / 2**20:.0f} МБ — больше предела "
+                              f"{MAX_FILE_BYTES / 2**20:.0f} МБ (его задаёт VECSCOPE_MAX_FILE_MB).")
         suffix = Path(upload.name).suffix.lower() or ".csv"
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"upload{suffix}"
@@ -149,7 +163,7 @@ except EncoderLoadError as exc:
     st.warning(f"Покрытие не посчитать: модель не загрузилась ({exc}).")
 infos = catalog.list()
 shards = cache_state(enc) if enc is not None else ()
-table = []
+table, coverage_of = [], {}
 for info in infos:
     cov = None
     if enc is not None and not info.problem:
@@ -160,10 +174,11 @@ for info in infos:
             info = replace(info, problem=str(exc))
     table.append({"корпус": info.name, "тип": KIND_NAMES.get(info.kind, info.kind), "записей": info.rows,
                   "источник": "демо" if info.builtin else info.source, "покрытие": cov,
-                  "импортирован": info.created[:16].replace("T", " ")})
+                  "импортирован": display.moment(info.created) if info.created else ""})
+    coverage_of[info.name] = cov
     if info.problem:
         st.error(f"«{info.name}»: {info.problem}")
-st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", column_config={
+st.dataframe(pd.DataFrame(table).style.format({"записей": number}), hide_index=True, width="stretch", column_config={
     "покрытие": st.column_config.ProgressColumn(
         f"эмбеддинги ({st.session_state[MODEL_KEY]})", format="percent", min_value=0.0, max_value=1.0,
         help="Доля записей, чьи эмбеддинги уже в кэше для модели из боковой панели.")})
@@ -173,27 +188,35 @@ for info in infos:
     if info.builtin or info.problem:
         continue
     with st.container(border=True, key=f"data_corpus_{info.name}"):
-        st.markdown(f"**{info.name}** · {KIND_NAMES.get(info.kind, info.kind)} · {number(info.rows)} записей · "
-                    f"{info.source}")
-        b1, b2, b3, _ = st.columns([1, 1, 1, 3])
-        if enc is not None and b1.button("Посчитать эмбеддинги", key=f"data_embed_{info.name}",
-                                         icon=":material/memory:", disabled=hasattr(enc, "vectors_for")):
+        st.markdown(f"**{info.name}** · {KIND_NAMES.get(info.kind, info.kind)} · "
+                    f"{display.count(info.rows, 'запись', 'записи', 'записей')} · {info.source}")
+        done = (coverage_of.get(info.name) or 0) >= 1
+        with st.container(horizontal=True):   # buttons as wide as their labels, never cut off
+            embed = enc is not None and st.button(
+                "Посчитать эмбеддинги", key=f"data_embed_{info.name}", icon=":material/memory:",
+                disabled=done or hasattr(enc, "vectors_for"),
+                help=f"Все эмбеддинги уже в кэше для {st.session_state[MODEL_KEY]}." if done else
+                     "Посчитать недостающие эмбеддинги для модели из боковой панели (только новые тексты).")
+            refresh = info.meta.get("sql") and st.button(
+                "Обновить из БД", key=f"data_refresh_{info.name}", icon=":material/sync:",
+                disabled=not (pg_url and may_manage()))
+            remove = st.button("Удалить", key=f"data_remove_{info.name}", icon=":material/delete:",
+                               disabled=not may_manage(),
+                               help=None if may_manage() else "Удалять корпуса могут только администраторы.")
+        if embed:
             bar = st.progress(0.0, text="Считаем эмбеддинги…")
             catalog.embed(info.name, enc, progress=lambda d, t: bar.progress(
                 d / max(t, 1), text=f"Считаем эмбеддинги «{info.name}»: {d} из {t}"))
             flash(f"Эмбеддинги «{info.name}» посчитаны и сохранены в кэш.")
-        if info.meta.get("sql") and b2.button("Обновить из БД", key=f"data_refresh_{info.name}",
-                                              icon=":material/sync:", disabled=not (pg_url and may_manage())):
+        if refresh:
             try:
                 new = database.refresh(info.name, catalog, url=pg_url)
             except (CorpusError, database.DatabaseError) as exc:
                 st.error(str(exc))
             else:
-                flash(f"«{info.name}» обновлён из базы: {number(new.rows)} записей. Эмбеддинги посчитаются "
+                flash(f"«{info.name}» обновлён из базы: {display.count(new.rows, 'запись', 'записи', 'записей')}. Эмбеддинги посчитаются "
                       "только для новых и изменённых.")
-        if b3.button("Удалить", key=f"data_remove_{info.name}", icon=":material/delete:",
-                     disabled=not may_manage(),
-                     help=None if may_manage() else "Удалять корпуса могут только администраторы."):
+        if remove:
             catalog.remove(info.name)
             flash(f"Корпус «{info.name}» удалён. Оценки в разметке сохранены.")
 
@@ -202,6 +225,7 @@ def file_section() -> None:
     st.subheader("Импорт файла")
     limit_mb = min(int(st.get_option("server.maxUploadSize")), MAX_FILE_BYTES // 2**20)
     # a new key after each import empties the uploader
+    uploader_in_russian(limit_mb)
     upload = st.file_uploader("CSV (UTF-8) или Parquet", type=["csv", "parquet"],
                               key=f"data_upload_{st.session_state.setdefault(UPLOADS, 0)}",
                               help=f"Не больше {limit_mb} МБ.")
@@ -213,7 +237,8 @@ def file_section() -> None:
     except CorpusError as exc:
         st.error(str(exc), icon=":material/error:")
         return
-    st.caption(f"{upload.name}: {number(len(frame))} строк, столбцы {', '.join(frame.columns)}. Первые 20:")
+    st.caption(f"{upload.name}: {display.count(len(frame), 'строка', 'строки', 'строк')}, столбцы "
+               f"{', '.join(f'`{c}`' for c in frame.columns)}. Первые 20:")
     st.dataframe(frame.head(20), hide_index=True)
     args = column_widgets(list(frame.columns), FILE_FORM, suggest_name(upload.name))
     ok = check(frame, upload.name, args)
@@ -225,7 +250,7 @@ def file_section() -> None:
             st.error(str(exc))
         else:
             st.session_state[UPLOADS] += 1
-            flash(f"Корпус «{info.name}» импортирован: {number(info.rows)} записей.")
+            flash(f"Корпус «{info.name}» импортирован: {display.count(info.rows, 'запись', 'записи', 'записей')}.")
 
 
 file_section()
@@ -250,7 +275,7 @@ result = st.session_state.get("data_sql_result")
 if result is None or result[0] != sql:
     st.stop()
 frame = result[1]
-st.caption(f"Запрос вернул {number(len(frame))} строк. Первые 20:")
+st.caption(f"Запрос вернул {display.count(len(frame), 'строку', 'строки', 'строк')}. Первые 20:")
 st.dataframe(frame.head(20), hide_index=True)
 args = column_widgets(list(frame.columns), SQL_FORM, "db-corpus")
 ok = check(frame, "PostgreSQL", args)
@@ -262,4 +287,4 @@ if st.button("Импортировать из БД", type="primary", key="data_s
         st.error(str(exc))
     else:
         st.session_state.pop("data_sql_result", None)
-        flash(f"Корпус «{info.name}» импортирован из базы: {number(info.rows)} записей.")
+        flash(f"Корпус «{info.name}» импортирован из базы: {display.count(info.rows, 'запись', 'записи', 'записей')}.")

@@ -67,10 +67,10 @@ def test_upload_map_and_import_a_csv_then_remove_it(data_env):
     assert "'raw_text'" in errors(at) and at.button(key="data_file_import").disabled
     at.selectbox(key="data_file_form_map_raw_text").set_value("text").run()
     assert not at.error and not at.button(key="data_file_import").disabled
-    assert any("Готово к импорту: 3 записей" in m.value for m in at.success)
+    assert any("Готово к импорту: 3 записи" in m.value for m in at.success)
     at.button(key="data_file_import").click().run()
     assert not at.exception, at.exception
-    assert any("импортирован: 3 записей" in m.value for m in at.success)
+    assert any("импортирован: 3 записи" in m.value for m in at.success)
     assert at.file_uploader(key="data_upload_1").value is None               # the uploader is emptied
     assert not [b for b in at.button if b.key == "data_file_import"]
     corpus = catalog().load("ads")
@@ -85,13 +85,37 @@ def test_a_row_without_text_is_named_and_import_stays_disabled(data_env):
     bad = ADS.replace("Сборная вышла в финал после серии пенальти".encode(), b"")
     at = map_posts(upload(start(PAGE), "bad.csv", bad))
     at.selectbox(key="data_file_form_map_raw_text").set_value("text").run()
-    assert "bad.csv" in errors(at) and "row 4 (id 'a3')" in errors(at) and "your column 'text'" in errors(at)
+    assert "bad.csv" in errors(at) and "в строке 4 (id 'a3')" in errors(at) and "ваш столбец 'text'" in errors(at)
     assert at.button(key="data_file_import").disabled and "bad" not in catalog().names()
 
 
 def test_a_cp1251_file_gets_a_clear_message(data_env):
     at = upload(start(PAGE), "win.csv", ADS.decode().encode("cp1251"))
     assert "win.csv" in errors(at) and "cp1251" in errors(at) and "/tmp" not in errors(at)
+
+
+def test_a_posts_file_without_raw_text_is_typed_posts_and_told_about_raw_text(data_env):
+    posts = "id,channel_id,text\np1,c1,Скидка на курсы\np2,c2,Итоги матча\n".encode()
+    at = upload(start(PAGE), "posts.csv", posts)
+    assert at.selectbox(key="data_file_form_kind").value == "posts"
+    assert "posts.csv: нет столбца 'raw_text'" in errors(at) and "'text'" in errors(at)
+    assert at.button(key="data_file_import").disabled
+    at.selectbox(key="data_file_form_map_raw_text").set_value("text").run()
+    assert not at.error and not at.button(key="data_file_import").disabled
+
+
+def test_embed_button_is_off_once_every_embedding_is_cached(data_env, monkeypatch):
+    monkeypatch.setenv("VECSCOPE_CACHE_DIR", str(data_env / "cache"))        # an empty cache of our own
+    (data_env / "ads.csv").write_bytes(ADS)
+    catalog().import_table(data_env / "ads.csv", "ads", "posts", {"id": "post_id", "channel_id": "chan",
+                                                                  "raw_text": "text"})
+    at = start(PAGE)
+    button = at.button(key="data_embed_ads")
+    assert not button.disabled and at.dataframe[0].value.set_index("корпус").loc["ads", "покрытие"] == 0.0
+    button.click().run()
+    assert not at.exception, at.exception
+    assert at.dataframe[0].value.set_index("корпус").loc["ads", "покрытие"] == 1.0
+    assert at.button(key="data_embed_ads").disabled and "уже в кэше" in at.button(key="data_embed_ads").help
 
 
 def test_generic_corpus_from_several_text_columns(data_env):
