@@ -2,6 +2,7 @@
 import pandas as pd
 import streamlit as st
 
+from core import display
 from core.corpora import CHANNEL_PARTS, CorpusError
 from core.encoders import EncoderLoadError
 from core.search import list_changes, prepare_query, QueryError, search_vector
@@ -38,10 +39,10 @@ ci = _cache.corpus_index(s, channels, enc)
 frame = channels.frame
 
 f1, f2, f3 = st.columns([2, 2, 1])
-categories = f1.multiselect("Тематика соседей", sorted(set(frame.get("category", pd.Series(dtype=str))) - {""}), key="channels_categories",
-                            placeholder="все")
+categories = f1.multiselect("Тематика соседей", sorted(set(frame.get("category", pd.Series(dtype=str))) - {""}),
+                            key="channels_categories", placeholder="все", select_all=False)
 low, high = f2.select_slider("Подписчики", SUB_STEPS, value=(SUB_STEPS[0], SUB_STEPS[-1]), key="channels_subs",
-                             format_func=lambda v: f"{v:,}".replace(",", " "))
+                             format_func=display.number)
 k = f3.number_input("Соседей", 1, 50, 10, key="channels_k")
 filters = {"category": categories, "subscribers": (low, high) if (low, high) != (0, SUB_STEPS[-1]) else None}
 
@@ -58,7 +59,8 @@ else:
                       format_func={"corpus": "из корпуса постов", "paste": "вставить текст"}.get)
     if source == "corpus":
         pf = posts.frame.sort_values("is_ad", ascending=False) if "is_ad" in posts.frame else posts.frame
-        labels = {pid: ("[реклама] " if ad == "1" else "") + f"{title}: {text[:90]}"
+        # one line per post: a post's line breaks would glue its sentences together ("неделе?На канале")
+        labels = {pid: ("[реклама] " if ad == "1" else "") + f"{title}: {display.snippet(text, 90)}"
                   for pid, ad, title, text in zip(pf["id"], pf.get("is_ad", ""), pf["channel_title"], pf["raw_text"])}
         post_id = st.selectbox("Пост", list(labels), format_func=labels.get, key="channels_post")
         post = posts.frame.iloc[posts.position(post_id)]
@@ -102,8 +104,9 @@ for i, row in results.iterrows():
     with st.container(border=True, key=f"neighbour_{i}"):
         badge = " · :green-badge[канал этого поста]" if row["id"] == own_channel else ""
         subs = pd.to_numeric(row.get("subscribers"), errors="coerce")
-        subs_text = f" · {int(subs):,} подписчиков".replace(",", " ") if pd.notna(subs) else ""
-        st.markdown(f"**#{row['rank']}** · `{row['score']:.3f}` · **{row['title']}** · {row.get('category', '')}"
+        subs_text = f" · {display.count(subs, 'подписчик', 'подписчика', 'подписчиков')}" if pd.notna(subs) else ""
+        category = f" · {row['category']}" if row.get("category") else ""
+        st.markdown(f"**#{row['rank']}** · `{display.decimal(row['score'])}` · **{row['title']}**{category}"
                     + subs_text + badge)
         if row["about"]:
             st.caption(row["about"][:240])

@@ -1,6 +1,7 @@
 """Search memes or posts with a short situation description, and grade the results."""
 import streamlit as st
 
+from core import display
 from core.search import QueryError, prepare_query, search_vector
 from pages import _cache, _grading
 from pages._state import MODEL_KEY, annotator, corpus_and_encoder, require_frame, settings
@@ -32,11 +33,12 @@ with st.form("search_form", border=False):
     if corpus.kind == "posts":
         if "category" in corpus.frame and corpus.frame["category"].ne("").any():
             filters["category"] = cols[1].multiselect(
-                "Тематика", sorted(set(corpus.frame["category"]) - {""}), key="search_categories", placeholder="все")
+                "Тематика", sorted(set(corpus.frame["category"]) - {""}), key="search_categories", placeholder="все",
+                select_all=False)
         titles = corpus.frame.drop_duplicates("channel_id").set_index("channel_id")["channel_title"]
         filters["channel_id"] = cols[2].multiselect(
             "Каналы", list(titles.index), format_func=lambda c: titles.get(c) or c,
-            key="search_channels", placeholder="все")
+            key="search_channels", placeholder="все", select_all=False)
     if st.form_submit_button("Искать", type="primary", icon=":material/search:"):
         st.session_state[SUBMITTED] = {"corpus": corpus_name, "query": query_text, "k": int(k),
                                        "filters": filters}
@@ -66,7 +68,8 @@ if not annotator():
 grades = _grading.current_grades(corpus.name, query)
 model = st.session_state[MODEL_KEY]
 done = sum(1 for d in results["id"] if (grades.get(d) or {}).get("mine") is not None)
-st.caption(f"{len(results)} результатов · вы оценили {done} из {len(results)} · модель {model} · "
+st.caption(f"{display.count(len(results), 'результат', 'результата', 'результатов')} · вы оценили {done} "
+           f"из {len(results)} · модель {model} · "
            "клавиши 2 / 1 / 0 / X оценивают первый неоценённый результат")
 cursor = next((i for i, d in enumerate(results["id"]) if (grades.get(d) or {}).get("mine") is None), None)
 
@@ -74,7 +77,7 @@ for i, row in results.iterrows():
     with st.container(border=True, key=f"result_{i}"):
         head = {"memes": row.get("header"), "posts": row.get("channel_title") or row.get("channel_id")}.get(
             corpus.kind) or row["id"]
-        st.markdown(f"**#{row['rank']}** · `{row['score']:.3f}` · **{head}**"
+        st.markdown(f"**#{row['rank']}** · `{display.decimal(row['score'])}` · **{head}**"
                     + (" · :blue-badge[следующий]" if i == cursor else ""))
         if corpus.kind == "memes":
             st.write(row["meaning"])
@@ -83,7 +86,9 @@ for i, row in results.iterrows():
         else:
             text = row["text"]
             st.write(text if len(text) <= 600 else text[:600].rsplit(" ", 1)[0] + " …")
-            meta = [row.get("category", ""), str(row.get("published_at", ""))[:16].replace("T", " ")]
-            st.caption(" · ".join(m for m in meta if m) + f" · id {row['id']}")
+            published = row.get("published_at", "")
+            meta = [row.get("category", ""), display.moment(published) if published else ""]
+            if any(meta):   # the id is not shown: the header already falls back to it
+                st.caption(" · ".join(m for m in meta if m))
         _grading.grade_row(corpus=corpus.name, query=query, doc_id=row["id"], rank=int(row["rank"]),
                            model=model, state=grades.get(row["id"]), key=f"{i}", keyboard=i == cursor)

@@ -26,7 +26,7 @@ def test_subscriber_range_and_category_filter_neighbours(app_env):
     at.select_slider(key="channels_subs").set_value((0, 50_000)).run()
     lines = neighbour_lines(at)
     assert lines and all("· Спорт ·" in line for line in lines)
-    subs = [int(line.split("·")[-1].split("подписчиков")[0].replace(" ", "")) for line in lines]
+    subs = [int(line.split("·")[-1].split("подписчик")[0].replace("\xa0", "").strip()) for line in lines]
     assert max(subs) <= 50_000
 
 
@@ -43,6 +43,9 @@ def test_ad_post_from_the_corpus_finds_channels(app_env):
     at = start("pages/channels.py")
     at.segmented_control(key="channels_mode").set_value("post").run()
     assert at.selectbox(key="channels_post").value.startswith("p")
+    options = at.selectbox(key="channels_post").options
+    assert all("\n" not in o for o in options)          # one line per post, its line breaks are spaces
+    assert any("на этой неделе? " in o for o in options) and not any("неделе?На" in o for o in options)
     assert len(neighbour_lines(at)) == 10
 
 
