@@ -18,6 +18,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from core import display
+
 TITLE_COLUMNS = ("title", "channel_title", "header", "id")
 SNIPPET_COLUMNS = ("about", "raw_text", "text", "meaning", "pinned_text")
 HOVER_COLUMNS = ("channel_title", "category", "subscribers", "cluster")
@@ -41,8 +43,14 @@ def _escape(values: pd.Series) -> pd.Series:
 
 
 def _as_text(values: pd.Series) -> pd.Series:
+    """Cells as hover text; numbers (CSV columns load as text) in the app's Russian format."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if len(values) and numbers.notna().all():
+        if (numbers == numbers.round()).all():
+            return numbers.map(display.number)
+        return numbers.map(lambda v: display.decimal(v, 2))
     if pd.api.types.is_float_dtype(values):
-        return values.map(lambda v: MISSING if pd.isna(v) else f"{v:,.3g}")
+        return values.map(lambda v: MISSING if pd.isna(v) else display.decimal(v, 2))
     return values.astype(object).where(values.notna(), "").astype(str)
 
 
@@ -59,7 +67,7 @@ def hover_texts(frame: pd.DataFrame, hover_cols: Sequence[str] = HOVER_COLUMNS) 
         out = "<b>" + _escape(_as_text(frame[title_col]).str.slice(0, 80)) + "</b>"
     for col in hover_cols:
         if col in frame.columns and col != title_col:
-            out = out + f"<br>{col}: " + _escape(_as_text(frame[col]).str.slice(0, 60))
+            out = out + f"<br>{display.header(col)}: " + _escape(_as_text(frame[col]).str.slice(0, 60))
     if snippet_col:
         raw = _as_text(frame[snippet_col]).str.slice(0, 4 * SNIPPET_CHARS)
         flat = raw.str.replace(r"\s+", " ", regex=True).str.strip()
@@ -155,7 +163,7 @@ def map_figure(coords: np.ndarray, frame: pd.DataFrame, color_by: str | None = N
         known = ~np.isnan(values)
         fig.add_trace(scatter(positions[known], color_by, {
             "color": values[known], "colorscale": CONTINUOUS_SCALE, "showscale": True,
-            "colorbar": {"title": {"text": color_by}, "thickness": 12}}, showlegend=False))
+            "colorbar": {"title": {"text": display.header(color_by)}, "thickness": 12}}, showlegend=False))
         if (~known).any():
             fig.add_trace(scatter(positions[~known], "нет значения", {"color": "#bbbbbb"}))
     else:
@@ -210,7 +218,7 @@ def map_figure(coords: np.ndarray, frame: pd.DataFrame, color_by: str | None = N
     fig.update_layout(
         template="plotly_white", annotations=annotations, hovermode="closest",
         margin={"l": 10, "r": 10, "t": 30, "b": 10}, uirevision="vecscope-map",
-        legend={"title": {"text": color_by or ""}, "itemsizing": "constant"},
+        legend={"title": {"text": display.header(color_by) if color_by else ""}, "itemsizing": "constant"},
         hoverlabel={"align": "left"},
         xaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None},
         yaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None},

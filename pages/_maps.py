@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core import display
 from core import projection as proj
 from core.clusters import cluster, cluster_names
 from core.config import Settings
@@ -86,8 +87,13 @@ def neighbour_change_view(s: Settings, corpus, ci: CorpusIndex) -> None:
         if ci_b.model_id == ci.model_id:
             st.info("У этой модели те же векторы документов (например, адаптер меняет только запросы): "
                     "соседи документов не меняются.")
-        shown = corpus.frame[[c for c in ("id", "title", "channel_title", "category") if c in corpus.frame]]
-        st.dataframe(table.join(shown, on="position").drop(columns=["position"]), hide_index=True)
+        names = display.record_titles(corpus.kind, corpus.frame).rename("name")
+        shown = table.join(names, on="position").drop(columns=["position"])
+        shown = shown[["name"] + [c for c in shown.columns if c != "name"]]
+        for col in ("only_a", "only_b"):   # neighbour positions -> their names
+            shown[col] = shown[col].map(lambda ps: ", ".join(names.iloc[p] for p in ps[:3]) + (" …" if len(ps) > 3 else ""))
+        st.dataframe(display.styled(shown, names={"name": "запись", "only_b": f"только у «{other}»"},
+                                    formats={"overlap": display.percent}), hide_index=True)
 
 
 @st.cache_resource(show_spinner="Сравниваем соседей…", max_entries=8)

@@ -1,8 +1,9 @@
 """UMAP maps of channel and post embeddings: colour, clusters, selection, placing a text."""
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from core import plots
+from core import display, plots
 from core.search import search_vector
 from pages import _cache, _maps
 from pages._state import corpus_and_encoder, require_frame, settings
@@ -19,16 +20,18 @@ corpus, enc = corpus_and_encoder(corpus_name)
 ci = _cache.corpus_index(s, corpus, enc)
 
 colour_options = {"category": "тематика", "cluster": "кластер"}
-colour_options.update({"log_subscribers": "подписчики (log)"} if corpus.kind == "channels"
+colour_options.update({"log_subscribers": "подписчики (логарифм)"} if corpus.kind == "channels"
                       else {"channel_title": "канал"})
 colour = top[1].segmented_control("Цвет", list(colour_options), format_func=colour_options.get,
                                   default="category", required=True, key="map_colour")
 with top[2].popover("Параметры UMAP", icon=":material/tune:"):
     params = {
-        "n_neighbors": st.slider("n_neighbors", 5, 100, 15, key="map_n_neighbors",
+        "n_neighbors": st.slider("Соседей на точку `n_neighbors`", 5, 100, 15, key="map_n_neighbors",
                                  help="Больше — глобальная структура, меньше — локальные группы."),
-        "min_dist": st.slider("min_dist", 0.0, 0.99, 0.1, 0.05, key="map_min_dist"),
-        "metric": st.selectbox("metric", ["cosine", "euclidean"], key="map_metric"),
+        "min_dist": st.slider("Минимальное расстояние `min_dist`", 0.0, 0.99, 0.1, 0.05, key="map_min_dist",
+                              format="%.2f", help="Меньше — плотнее группы, больше — точки ровнее по карте."),
+        "metric": st.selectbox("Мера близости `metric`", ["cosine", "euclidean"], key="map_metric",
+                               format_func={"cosine": "косинусная", "euclidean": "евклидова"}.get),
     }
 
 projection, job = _maps.projection(s, ci, params)
@@ -62,16 +65,24 @@ picked = plots.selected_positions(event)
 if not picked:
     st.info("Выделите область рамкой или лассо (или кликните точку) — выбранные записи появятся ниже.")
 else:
-    show = [c for c in ("id", "title", "channel_title", "category", "subscribers", "cluster") if c in frame]
-    table = frame.iloc[picked][show]
-    st.subheader(f"Выбрано: {len(picked)}")
-    row = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="map_table")
+    chosen = frame.iloc[picked]
+    # readable names, never ids: a channel's title, a post's channel and text
+    table = pd.DataFrame({"name": display.record_titles(corpus.kind, chosen).to_numpy()})
+    for col in ("category", "subscribers", "cluster"):
+        if col in chosen:
+            values = chosen[col].to_numpy()
+            table[col] = pd.to_numeric(values, errors="coerce") if col == "subscribers" else values
+    st.subheader(f"Выбрано: {display.number(len(picked))}")
+    name = "название" if corpus.kind == "channels" else "пост"
+    row = st.dataframe(display.styled(table, names={"name": name}), hide_index=True, on_select="rerun",
+                       selection_mode="single-row", key="map_table")
     rows = row.selection.rows if row else []
     if rows:
         position = picked[rows[0]]
-        st.markdown(f"**Соседи «{frame.iloc[position].get('title', frame.iloc[position]['id'])}»**")
+        st.markdown(f"**Соседи «{table['name'].iloc[rows[0]]}»**")
         nbrs = search_vector(ci, ci.vectors[position], 10, exclude=position)
-        st.dataframe(nbrs[[c for c in ("rank", "score", "id", "title", "channel_title", "category")
-                           if c in nbrs]], hide_index=True)
+        shown = nbrs[[c for c in ("rank", "score", "category") if c in nbrs]].copy()
+        shown.insert(2, "name", display.record_titles(corpus.kind, nbrs).to_numpy())
+        st.dataframe(display.styled(shown, names={"name": name}), hide_index=True)
 
 _maps.neighbour_change_view(s, corpus, ci)

@@ -78,3 +78,10 @@ def test_records_are_named_by_their_text_and_ids_only_as_a_last_resort():
     assert display.record_titles("memes", memes).tolist() == ["Кот в окне"]
     generic = pd.DataFrame({"id": ["u002"], "text": ["Как вернуть товар?"]})
     assert display.record_titles("generic", generic).tolist() == ["Как вернуть товар?"]
+
+
+def test_a_huge_table_gets_the_same_formats_as_text(monkeypatch):
+    monkeypatch.setattr(display, "STYLER_MAX_ROWS", 2)
+    shown = display.styled(pd.DataFrame({"subscribers": [1850000, 64300, 7]}))
+    assert isinstance(shown, pd.DataFrame) and shown["подписчики"].tolist() == [
+        f"1{NBSP}850{NBSP}000", f"64{NBSP}300", "7"]

@@ -39,6 +39,7 @@ def test_one_trace_per_category_with_row_positions(channels):
     assert all(t["type"] == "scattergl" for t in traces)
     counts = frame["category"].value_counts()
     assert sorted(t["name"] for t in traces) == sorted(counts.index)
+    assert d["layout"]["legend"]["title"]["text"] == "тематика"          # the Russian name, not "category"
     sizes = [len(arr(t["customdata"])) for t in traces]
     assert sizes == sorted(sizes, reverse=True)                        # biggest category first
     seen = []
@@ -63,8 +64,10 @@ def test_hover_shows_title_category_and_a_short_snippet(channels):
     position = int(np.flatnonzero(frame["about"].str.len() > 150)[0])
     row = frame.iloc[position]
     category, text = by_position[position]
-    assert category == row["category"] and "category:" not in text
-    assert text.startswith(f"<b>{row['title']}</b>") and f"subscribers: {row['subscribers']}" in text
+    assert category == row["category"] and "тематика:" not in text
+    subs = f"{int(row['subscribers']):,}".replace(",", "\xa0")              # 1 850 000, Russian style
+    assert text.startswith(f"<b>{row['title']}</b>") and f"подписчики: {subs}" in text
+    assert "subscribers" not in text and "category" not in text
     assert re.search("[а-яА-Я]", text)
     snippet = text.rsplit("<br>", 1)[1]
     assert len(snippet) <= plots.SNIPPET_CHARS + 1 and snippet.endswith("…")
@@ -94,7 +97,8 @@ def test_numeric_colour_is_one_trace_with_a_scale(channels):
     frame = frame.assign(log_subscribers=np.log10(frame["subscribers"].astype(float)))
     d = plots.map_figure(coords, frame, color_by="log_subscribers").to_dict()
     (trace,) = points(d)
-    assert f"category: {frame['category'].iloc[0]}" in trace["text"][0]
+    assert f"тематика: {frame['category'].iloc[0]}" in trace["text"][0]
+    assert trace["marker"]["colorbar"]["title"]["text"] == "подписчики (логарифм)"
     assert trace["marker"]["showscale"] is True and trace["marker"]["colorscale"]
     np.testing.assert_allclose(arr(trace["marker"]["color"]),
                                frame["log_subscribers"].to_numpy()[arr(trace["customdata"]).reshape(-1)], rtol=1e-6)
