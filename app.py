@@ -3,7 +3,8 @@ import streamlit as st
 
 from pages._state import APP_MARKER, gate, sidebar
 
-st.set_page_config(page_title="vecscope", page_icon=":material/travel_explore:", layout="wide")
+# an emoji favicon is drawn in the browser; a ":material/…:" one is fetched from fonts.gstatic.com
+st.set_page_config(page_title="vecscope", page_icon="🔭", layout="wide")
 if not gate():
     # no page and no navigation until the password is entered
     st.navigation([st.Page(lambda: None, title="Вход", url_path="login")], position="hidden")

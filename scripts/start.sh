@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up and start vecscope on the bundled demo data at http://localhost:8501
+# (server settings: .streamlit/config.toml — headless, no file watcher, no usage stats).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# headless: no e-mail prompt on first run and no browser to open on a server; open the URL yourself
-exec .venv/bin/python -m streamlit run app.py --server.headless true --browser.gatherUsageStats false "$@"
+echo "[start] запускаем vecscope: откройте http://localhost:8501 (первый запуск один раз считает эмбеддинги" \
+     "демо-корпусов — на двух ядрах около минуты, с индикатором на странице)"
+exec .venv/bin/python -m streamlit run app.py "$@"

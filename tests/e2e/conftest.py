@@ -47,9 +47,10 @@ def streamlit_server(tmp: Path, cache_dir: Path, **env_extra):
            "VECSCOPE_MODELS_YAML": str(ROOT / "data" / "models.yaml"), **env_extra}
     log = open(tmp / "server.log", "w")
     proc = subprocess.Popen(
+        # everything else (no file watcher, no usage stats, minimal toolbar) comes from the shipped
+        # .streamlit/config.toml, so the browser tests run the configuration users get
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
-         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"],
+         "--server.address", "127.0.0.1", "--server.port", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
