@@ -161,7 +161,7 @@ def map_figure(coords: np.ndarray, frame: pd.DataFrame, color_by: str | None = N
     elif not categorical:
         values = pd.to_numeric(frame[color_by], errors="coerce").to_numpy(float)
         known = ~np.isnan(values)
-        fig.add_trace(scatter(positions[known], color_by, {
+        fig.add_trace(scatter(positions[known], display.header(color_by), {
             "color": values[known], "colorscale": CONTINUOUS_SCALE, "showscale": True,
             "colorbar": {"title": {"text": display.header(color_by)}, "thickness": 12}}, showlegend=False))
         if (~known).any():
