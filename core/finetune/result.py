@@ -93,3 +93,19 @@ def relative(path: Path, models_dir: Path) -> str:
     return str(path.relative_to(models_dir))
 
 
+
+
+def register_if_learned(result: FinetuneResult, spec: ModelSpec, registry_path, *, learned: bool, force: bool,
+                        what: str = "Модель") -> None:
+    """Register `spec` unless the run learned nothing on its validation slice (then say so and
+    register only when the user insists). The note is Russian and names the way out."""
+    from core.registry import register_model
+
+    if not learned:
+        result.notes.append(f"{what}: ни одна эпоха не улучшила MRR@10 на валидационной части train-сплита — "
+                            "обучение ничего не дало; " + ("зарегистрировано по вашему требованию." if force else
+                            "не зарегистрировано (--force или галочка «Зарегистрировать», чтобы всё равно добавить)."))
+    if registry_path is not None and (learned or force):
+        result.spec = spec
+        register_model(registry_path, spec)
+        result.registered = True

@@ -154,7 +154,7 @@ def test_adapter_that_learned_nothing_is_reported_and_not_registered(tmp_path):
                               tmp_path / "models", name="kw-zero", base_name="kw", registry_path=tmp_path / "r.yaml",
                               models_dir=tmp_path / "models", epochs=3, lr=0.0)
     assert result.params["best_epoch"] == 0 and not result.registered
-    assert "ничему не научился" in " ".join(result.notes) and not (tmp_path / "r.yaml").exists()
+    assert "обучение ничего не дало" in " ".join(result.notes) and not (tmp_path / "r.yaml").exists()
 
 
 def test_too_few_pairs_says_how_many_and_where_to_get_them(tmp_path):

@@ -108,7 +108,7 @@ def test_a_model_that_does_not_beat_its_base_on_validation_is_not_registered(tin
               models_dir=tmp_path / "models", lr=0.0)
     result = finetune_sentence_transformer(tiny_model_dir, corpus, pairs, tmp_path / "models", **kw)
     assert result.params["best_epoch"] == 0 and not result.registered and not (tmp_path / "users.yaml").exists()
-    assert "не стала лучше базы" in " ".join(result.notes)
+    assert "обучение ничего не дало" in " ".join(result.notes)
     forced = finetune_sentence_transformer(tiny_model_dir, corpus, pairs, tmp_path / "models", force=True, **kw)
     assert forced.registered and "tiny-zero" in (tmp_path / "users.yaml").read_text()
 
