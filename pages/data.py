@@ -45,8 +45,9 @@ number = display.number
 
 
 def uploader_in_russian(limit_mb: int) -> None:
-    """Streamlit's file uploader writes "Upload" and "200MB per file • CSV, PARQUET" and has no
-    option for other texts: draw ours over them (CSS only; 14 px is the size Streamlit uses)."""
+    """Streamlit's file uploader writes "Upload", "200MB per file • CSV, PARQUET" and a chosen
+    file's size as "93.0B", with no option for other texts: draw ours over the first two and hide
+    the size (CSS only; 14 px is the size Streamlit uses)."""
     st.html(f"""<style>
 [data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p {{ font-size: 0; }}
 [data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p::after {{
@@ -54,6 +55,7 @@ def uploader_in_russian(limit_mb: int) -> None:
 [data-testid="stFileUploaderDropzoneInstructions"] span {{ font-size: 0; }}
 [data-testid="stFileUploaderDropzoneInstructions"] span::after {{
   content: "или перетащите его сюда · CSV или Parquet до {limit_mb} МБ"; font-size: 0.875rem; }}
+[data-testid="stFileChip"] [data-testid="stFileChipName"] + div {{ display: none; }}
 </style>""")
 
 
@@ -121,6 +123,10 @@ def check(frame: pd.DataFrame, source: str, args: dict) -> bool:
                                 args["text_columns"], meta_columns=args["meta_columns"])
     except CorpusError as exc:
         st.error(str(exc), icon=":material/error:")
+        return False
+    if args["name"] in catalog.builtin():
+        st.error(f"«{args['name']}» — название встроенного демо-корпуса; выберите другое название.",
+                 icon=":material/error:")
         return False
     sample = corpus.texts[0] if len(corpus.texts[0]) <= 300 else corpus.texts[0][:300] + " …"
     st.success(f"Готово к импорту: {display.count(len(corpus), 'запись', 'записи', 'записей')}. "
@@ -240,7 +246,9 @@ def file_section() -> None:
     st.caption(f"{upload.name}: {display.count(len(frame), 'строка', 'строки', 'строк')}, столбцы "
                f"{', '.join(f'`{c}`' for c in frame.columns)}. Первые 20:")
     st.dataframe(frame.head(20), hide_index=True)
-    args = column_widgets(list(frame.columns), FILE_FORM, suggest_name(upload.name))
+    name = suggest_name(upload.name)
+    args = column_widgets(list(frame.columns), FILE_FORM,
+                          f"{name}-импорт" if name in catalog.builtin() else name)   # posts.csv: not the demo name
     ok = check(frame, upload.name, args)
     if st.button("Импортировать", type="primary", key="data_file_import", disabled=not ok,
                  icon=":material/upload:"):

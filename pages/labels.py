@@ -124,6 +124,7 @@ if picked:
         current = latest[(latest["annotator"] == p_who) & (latest["corpus"] == p_corpus)
                          & (latest["query"] == p_query) & (latest["doc_id"] == p_doc)]
         now = display.grade_label(current["grade"].iloc[0]) if len(current) else "оценка снята"
-        st.caption(f"Ваша оценка сейчас: {now}. Отмена возвращает предыдущую (повторная — возвращает эту).")
+        st.caption(f"Ваша оценка сейчас: {now}. Отмена вернёт вашу предыдущую оценку (или снимет эту, если она "
+                   "первая); повторная отмена вернёт эту.")
         st.button(f"Отменить мою последнюю оценку «{display.snippet(name, 50)}»", key="labels_undo",
                   on_click=_undo, args=(picked,), icon=":material/undo:")

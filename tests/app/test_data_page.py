@@ -160,3 +160,11 @@ def test_postgres_import_and_refresh_from_the_page(data_env, pg_url, monkeypatch
     at.button(key="data_refresh_tg-posts").click().run()
     assert any("обновлён из базы: 11 записей" in m.value for m in at.success), errors(at)
     assert len(catalog().load("tg-posts")) == 11
+
+
+def test_a_file_named_like_a_demo_corpus_gets_another_name_and_the_demo_name_is_refused(data_env):
+    at = upload(start(PAGE), "posts.csv", "id,channel_id,raw_text\np1,c1,Скидка на курсы\n".encode())
+    assert at.text_input(key="data_file_form_name").value == "posts-импорт"
+    assert not at.error and not at.button(key="data_file_import").disabled
+    at.text_input(key="data_file_form_name").input("posts").run()
+    assert "встроенного демо-корпуса" in errors(at) and at.button(key="data_file_import").disabled

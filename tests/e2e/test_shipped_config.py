@@ -44,3 +44,10 @@ def test_the_file_uploader_speaks_russian(server, page):
     assert size == "0px" and text == '"Выбрать файл"'
     size, text = drawn("[data-testid='stFileUploaderDropzoneInstructions'] span")
     assert size == "0px" and "перетащите" in text and "МБ" in text
+    # a chosen file's size ("93.0B") is hidden; its name stays
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(files=[{
+        "name": "ads.csv", "mimeType": "text/csv", "buffer": "id,channel_id,raw_text\np1,c1,Скидка\n".encode()}])
+    wait_for_app(page)
+    chip = page.get_by_test_id("stFileChip")
+    expect(chip.get_by_test_id("stFileChipName")).to_have_text("ads.csv")
+    expect(chip.locator("[data-testid='stFileChipName'] + div")).to_be_hidden()
