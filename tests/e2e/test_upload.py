@@ -24,7 +24,7 @@ def test_an_uploaded_csv_is_imported_and_listed(tmp_path, warm_cache, page, monk
 
         page.locator(".st-key-data_upload_0 input[type='file']").set_input_files(str(csv))
         wait_for_app(page)
-        expect(page.get_by_text("Готово к импорту: 3 записей")).to_be_visible()
+        expect(page.get_by_text("Готово к импорту: 3 записи")).to_be_visible()
         name = page.get_by_role("textbox", name="Название корпуса")
         name.fill("ads-may")
         name.press("Enter")
@@ -32,11 +32,11 @@ def test_an_uploaded_csv_is_imported_and_listed(tmp_path, warm_cache, page, monk
         page.get_by_role("button", name="Импортировать").click()
         wait_for_app(page)
 
-        expect(page.get_by_text("Корпус «ads-may» импортирован: 3 записей.")).to_be_visible()
+        expect(page.get_by_text("Корпус «ads-may» импортирован: 3 записи.")).to_be_visible()
         expect(page.get_by_text("Готово к импорту")).to_have_count(0)   # the uploader is emptied
         listed = page.locator(".st-key-data_corpus_ads-may")
         expect(listed).to_contain_text("ads-may")
-        expect(listed).to_contain_text("3 записей")
+        expect(listed).to_contain_text("3 записи")
         expect(listed).to_contain_text("рекламные посты.csv")
         page.screenshot(path=str(tmp_path / "data.png"), full_page=True)
 
