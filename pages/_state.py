@@ -70,7 +70,7 @@ def require_frame() -> None:
     if st.session_state.pop(APP_MARKER, False):
         return
     if not st.session_state.get(SEEN_MARKER):
-        st.switch_page("app.py")
+        st.switch_page("app.py", query_params=st.query_params.to_dict())   # keeps ?annotator=…
     if not gate():
         st.stop()
     sidebar()

@@ -76,3 +76,9 @@ def test_the_annotator_name_is_kept_after_a_reload_and_in_a_new_tab(server, page
     tab.goto(page.url)
     wait_for_app(tab)
     expect(tab.get_by_role("textbox", name="Аннотатор")).to_have_value("boris")
+
+
+def test_a_deep_link_as_the_first_session_keeps_the_name_from_the_url(server, page):
+    page.goto(f"{server}/labels?annotator=kira")     # the frame redirect of a fresh server (STYLE M1)
+    wait_for_app(page)
+    expect(page.get_by_role("textbox", name="Аннотатор")).to_have_value("kira")
