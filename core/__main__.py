@@ -54,7 +54,8 @@ def _progress(label: str):
     tty = sys.stderr.isatty()
 
     def report(step: int, total: int, **info) -> None:
-        extra = "".join([f", loss {info['loss']:.3f}" if "loss" in info else "",
+        extra = "".join([f", {info['rate']:.1f}/с" if "rate" in info else "",
+                         f", loss {info['loss']:.3f}" if "loss" in info else "",
                          f", эпоха {info['epoch']} из {info['epochs']}" if "epoch" in info else "",
                          f", осталось ~{int(info['eta_s'])} с" if "eta_s" in info else ""])
         if tty:
@@ -128,6 +129,18 @@ def cmd_finetune(args, settings: Settings) -> int:
     return 3
 
 
+def cmd_embed(args, settings: Settings) -> int:
+    from core.batch_embed import embed_corpus
+
+    out = embed_corpus(settings, args.corpus, args.model, engine=args.engine, workers=args.workers,
+                       budget=args.budget, ray_address=args.address, gpus_per_worker=args.gpus,
+                       progress=_progress("тексты"))
+    print(f"{out['corpus']} · {out['model']}: посчитано {out['embedded']}, уже было в кэше {out['skipped']} "
+          f"из {out['documents']} документов; {out['seconds']:.1f} с"
+          + (f", {out['rate']:.1f} текстов/с" if out["embedded"] else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description="vecscope evaluation and fine-tuning")
     sub = p.add_subparsers(dest="command", required=True)
@@ -143,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--k", type=int, default=10)
     ev.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     ev.add_argument("--show", type=int, default=5, help="disagreeing queries to print per comparison")
+
+    em = sub.add_parser("embed", help="embed a corpus into the cache as a batch job (resumable)")
+    em.add_argument("--corpus", required=True, help="any corpus of the catalog (demo or imported)")
+    em.add_argument("--model", help="registry name (default: the registry's default)")
+    em.add_argument("--engine", choices=["local", "ray"], default="local")
+    em.add_argument("--workers", type=int, default=1, help="processes (local) or actors (ray)")
+    em.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    em.add_argument("--gpus", type=float, default=0.0, help="GPUs per Ray actor")
+    em.add_argument("--budget", type=int, default=16384, help="tokens per chunk (one shard per chunk)")
 
     ft = sub.add_parser("finetune", help="train an adapter or fine-tune a model, evaluate, register it")
     ft.add_argument("--method", choices=["full", "light", "adapter"],
@@ -176,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "evaluate":
             return cmd_evaluate(args, settings)
+        if args.command == "embed":
+            return cmd_embed(args, settings)
         return cmd_finetune(args, settings)
     except (CorpusError, EncoderLoadError, RegistryError, ValueError) as exc:
         print(f"ошибка: {exc}", file=sys.stderr)
