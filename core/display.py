@@ -245,3 +245,13 @@ def record_titles(kind: str, frame: pd.DataFrame, texts=None, limit: int = 70) -
         names = (channel + ": " + short).where(channel.ne("") & short.ne(""), short.where(short.ne(""), channel))
     ids = col("id")
     return names.where(names.ne(""), ids)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^])")
+
+
+def md_text(text) -> str:
+    """Corpus text (a channel title, a post) placed inside st.markdown: every character
+    Markdown or Streamlit would read as markup (emphasis, links, HTML, :colour[...], $math$)
+    is backslash-escaped, and line breaks become spaces, so the text shows as written."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", re.sub(r"\s+", " ", str(text or "")).strip())

@@ -15,6 +15,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from core.channel_labels import training_query_text
 from core.corpora import Corpus
 from core.labels import KEY, split_of
 
@@ -140,6 +141,16 @@ def _judgements(corpus: Corpus, labels_frame, corpus_name: str, use_examples: bo
     return out, {"оценки документов, которых нет в корпусе": unknown}
 
 
+def _query_text(corpus: Corpus):
+    """What a label's query trains and evaluates as. For a channels corpus a label's query names
+    its source ("[c001] Сигнал | Новости", see core.channel_labels): a channel → channel pair
+    trains with the source channel's text as embedded. The split stays that of the stored query."""
+    if corpus.kind != "channels":
+        return lambda q: q
+    texts = dict(zip(corpus.frame["id"], corpus.texts))
+    return lambda q: training_query_text(q, texts)
+
+
 def is_eval_query(query: str, stored_eval: set[str], eval_share: float = 0.3) -> bool:
     return split_of(query, eval_share) == "eval" or query in stored_eval
 
@@ -156,14 +167,15 @@ def training_pairs(corpus: Corpus, labels_frame: pd.DataFrame | None = None, cor
     name = corpus_name or corpus.name
     judged, excluded = _judgements(corpus, labels_frame, name, use_examples)
     stored_eval = _eval_queries_of_labels(labels_frame, name)
+    text_of = _query_text(corpus)
     pairs, negatives, held_out, unsure = [], {}, 0, 0
     for (q, d), (g, source) in judged.items():
         if is_eval_query(q, stored_eval, eval_share):
             held_out += 1
         elif g >= 1:
-            pairs.append((q, d, source))
+            pairs.append((text_of(q), d, source))
         elif g == 0:
-            negatives.setdefault(q, set()).add(d)
+            negatives.setdefault(text_of(q), set()).add(d)
         else:
             unsure += 1
     trained = {p[0] for p in pairs}
@@ -182,10 +194,11 @@ def eval_queries(corpus: Corpus, labels_frame: pd.DataFrame | None = None, corpu
     name = corpus_name or corpus.name
     judged, _ = _judgements(corpus, labels_frame, name, use_examples)
     stored_eval = _eval_queries_of_labels(labels_frame, name)
+    text_of = _query_text(corpus)
     qrels: Qrels = {}
     for (q, d), (g, _) in judged.items():
         if is_eval_query(q, stored_eval, eval_share):
-            qrels.setdefault(q, {})[d] = g
+            qrels.setdefault(text_of(q), {})[d] = g
     return dict(sorted(qrels.items()))
 
 
