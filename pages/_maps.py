@@ -64,8 +64,9 @@ def place(projection_: proj.Projection, ci: CorpusIndex, qvec):
     return proj.place(projection_, ci.vectors, qvec.reshape(1, -1))
 
 
-def neighbour_change_view(s: Settings, corpus, ci: CorpusIndex) -> None:
-    """Per record: how much its top-k neighbours change under another model."""
+def neighbour_change_view(s: Settings, corpus, ci: CorpusIndex, index_for=None) -> None:
+    """Per record: how much its top-k neighbours change under another model. `index_for(encoder)`
+    builds the other model's index the way `ci` was built (channels: the same channel space)."""
     from pages import _cache
     from pages._state import MODEL_KEY
     default, specs = _cache.models(s)
@@ -81,7 +82,7 @@ def neighbour_change_view(s: Settings, corpus, ci: CorpusIndex) -> None:
         except Exception as exc:   # the message of EncoderLoadError says how to fix it
             st.error(str(exc))
             return
-        ci_b = _cache.corpus_index(s, corpus, enc_b)
+        ci_b = index_for(enc_b) if index_for else _cache.corpus_index(s, corpus, enc_b)
         table = _neighbour_change(ci.model_id, ci_b.model_id, corpus.content_hash,
                                   _a=ci.vectors, _b=ci_b.vectors)
         if ci_b.model_id == ci.model_id:

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core import display, plots
 from core.search import search_vector
-from pages import _cache, _maps
+from pages import _cache, _maps, _spaces
 from pages._state import corpus_and_encoder, require_frame, settings
 
 require_frame()
@@ -17,7 +17,13 @@ top = st.columns([1, 2, 1])
 corpus_name = top[0].segmented_control("Корпус", list(CORPORA), format_func=CORPORA.get, default="channels",
                                        required=True, key="map_corpus")
 corpus, enc = corpus_and_encoder(corpus_name)
-ci = _cache.corpus_index(s, corpus, enc)
+space = None
+if corpus.kind == "channels":   # the same channel vectors and post-processing as the Channels page
+    spec = _spaces.controls("map")
+    space = _spaces.space(s, corpus, enc, spec, _spaces.posts_for(s, corpus_name))
+    ci = space.index
+else:
+    ci = _cache.corpus_index(s, corpus, enc)
 
 colour_options = {"category": "тематика", "cluster": "кластер"}
 colour_options.update({"log_subscribers": "подписчики (логарифм)"} if corpus.kind == "channels"
@@ -50,6 +56,8 @@ placed = st.text_input("Куда ляжет текст?", key="map_place_text",
 query_point, neighbour_positions = None, None
 if placed.strip():
     qvec = _cache.passage_vector(enc.id, placed.strip(), _encoder=enc)
+    if space is not None:
+        qvec = space.place(qvec)
     coords, nbrs = _maps.place(projection, ci, qvec)
     query_point, neighbour_positions = coords[0], nbrs[0]
 
@@ -85,4 +93,5 @@ else:
         shown.insert(2, "name", display.record_titles(corpus.kind, nbrs).to_numpy())
         st.dataframe(display.styled(shown, names={"name": name}), hide_index=True)
 
-_maps.neighbour_change_view(s, corpus, ci)
+_maps.neighbour_change_view(s, corpus, ci, index_for=None if space is None else (
+    lambda enc_b: _spaces.space(s, corpus, enc_b, space.spec, _spaces.posts_for(s, corpus_name)).index))
