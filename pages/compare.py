@@ -47,8 +47,10 @@ indexes = [_cache.corpus_index(s, corpus, c.encoder) for c in configs]
 bm25 = _cache.bm25(corpus.name, corpus.content_hash, _corpus=corpus) if any(c.mode == "hybrid" for c in configs) else None
 labels = [f"A · {configs[0].label}", f"B · {configs[1].label}"]
 
-view = st.segmented_control("Режим", list(VIEWS), format_func=VIEWS.get, default="side", required=True,
-                            key="compare_view")
+# The view is also set by buttons («Открыть рядом», «Оценить вслепую»): a widget default next to a
+# session-state value set by a callback makes Streamlit warn, so the default lives in the state.
+st.session_state.setdefault("compare_view", "side")
+view = st.segmented_control("Режим", list(VIEWS), format_func=VIEWS.get, required=True, key="compare_view")
 
 
 def ranked(query: str, k: int) -> list[list[str]]:

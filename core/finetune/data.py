@@ -181,7 +181,7 @@ def training_pairs(corpus: Corpus, labels_frame: pd.DataFrame | None = None, cor
     trained = {p[0] for p in pairs}
     orphan = sum(len(v) for q, v in negatives.items() if q not in trained)
     negatives = {q: v for q, v in negatives.items() if q in trained}
-    excluded = {**excluded, "пары запросов eval-сплита (отложены для оценки)": held_out,
+    excluded = {**excluded, "пары проверочных запросов (отложены для оценки)": held_out,
                 "оценки «не могу оценить»": unsure,
                 "негативы запросов без релевантного документа": orphan}
     return PairSet.from_pairs(pairs, excluded=excluded, negatives=negatives)
@@ -219,5 +219,5 @@ def require_pairs(pairs: PairSet, corpus_name: str) -> None:
     if len(pairs) < MIN_PAIRS:
         raise ValueError(
             f"Для обучения на корпусе «{corpus_name}» нужно хотя бы {MIN_PAIRS} пар запрос → релевантный документ "
-            f"из train-сплита, а есть {len(pairs)}. Оцените результаты на «Поиске» или вслепую на «Сравнении» "
+            f"из обучающей части, а есть {len(pairs)}. Оцените результаты на «Поиске» или вслепую на «Сравнении» "
             "(оценки 1 и 2 становятся парами), или добавьте колонку examples с примерами запросов.")

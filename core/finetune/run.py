@@ -38,9 +38,9 @@ class FinetunePlan:
 
     def describe(self) -> list[str]:
         lines = [self.pairs.summary(),
-                 f"отложено для оценки: {self.n_eval_queries} запросов eval-сплита (в обучение не попадают)"]
+                 f"отложено для оценки: {self.n_eval_queries} проверочных запросов (в обучение не попадают)"]
         if self.n_examples:
-            lines.append(f"примеры запросов корпуса (колонка examples): {self.n_examples}, "
+            lines.append(f"примеры запросов корпуса (колонка `examples`): {self.n_examples}, "
                          + ("используются" if self.use_examples else "выключены"))
         minutes = self.estimate_s / 60
         lines.append(f"ожидаемое время на CPU: около {max(1, round(minutes))} мин "

@@ -196,14 +196,7 @@ def test_data_page_is_russian(app_env, monkeypatch):
     assert_russian(at, "Данные, импортированный корпус")
 
 
-# Known English, in files another engineer owns (issue 10): strict, so the marks must go once fixed.
-OTHERS = "English left in pages/_finetune.py and core/finetune (eval-сплит, 95% CI, raw column names of " \
-         "the holes and disagreement tables, колонка examples); owned by the compare/fine-tune work"
-
-
-@pytest.mark.parametrize("view", ["side", "blind",
-                                  pytest.param("table", marks=pytest.mark.xfail(strict=True, reason=OTHERS)),
-                                  pytest.param("train", marks=pytest.mark.xfail(strict=True, reason=OTHERS))])
+@pytest.mark.parametrize("view", ["side", "blind", "table", "train"])
 def test_compare_page_is_russian(app_env, view):
     at = start("pages/compare.py")
     at.segmented_control(key="compare_view").set_value(view).run()
@@ -230,8 +223,6 @@ def test_labels_page_is_russian(app_env):
     assert_russian(at, "Разметка, история и здоровье набора")
 
 
-@pytest.mark.xfail(strict=True, reason="the offline sentence-transformers message comes from core/encoders.py, "
-                                       "owned by the model-registry work")
 def test_a_model_that_cannot_load_is_explained_in_russian(app_env):
     at = start()
     at.sidebar.selectbox(key="_w_model_name").set_value("e5-small-st").run()

@@ -61,21 +61,21 @@ def test_registry_loads_a_local_model_by_path(tiny_model_dir, tmp_path):
 def test_model_paths_cannot_escape_the_models_folder(tiny_model_dir, tmp_path):
     allowed = tmp_path / "models"
     allowed.mkdir()
-    with pytest.raises(EncoderLoadError, match="outside the models folder"):
+    with pytest.raises(EncoderLoadError, match="вне папки моделей"):
         resolve_model_path(str(tiny_model_dir), [allowed])
-    with pytest.raises(EncoderLoadError, match="outside the models folder"):
+    with pytest.raises(EncoderLoadError, match="вне папки моделей"):
         resolve_model_path("../" * 8 + "etc", [allowed])
     (allowed / "link").symlink_to(tiny_model_dir, target_is_directory=True)
-    with pytest.raises(EncoderLoadError, match="outside the models folder"):
+    with pytest.raises(EncoderLoadError, match="вне папки моделей"):
         resolve_model_path("link", [allowed])
     assert resolve_model_path("intfloat/multilingual-e5-small", [allowed]) == "intfloat/multilingual-e5-small"
-    with pytest.raises(EncoderLoadError, match="neither"):
+    with pytest.raises(EncoderLoadError, match="ни название на Hugging Face"):
         resolve_model_path("not a model id", [allowed])
 
 
 def test_a_missing_model_gives_a_clear_error_without_network(tmp_path, monkeypatch):
     monkeypatch.setenv("VECSCOPE_OFFLINE", "1")
-    with pytest.raises(EncoderLoadError, match="not in the local Hugging Face cache and this machine is offline"):
+    with pytest.raises(EncoderLoadError, match="нет в локальном кэше Hugging Face, а эта машина работает без интернета"):
         SentenceTransformerEncoder("nobody/no-such-model-here")
 
 
@@ -89,7 +89,7 @@ def test_an_unreachable_hub_fails_fast_with_the_same_clear_message(monkeypatch):
     monkeypatch.delenv("VECSCOPE_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr("core.encoders._hub_reachable", lambda timeout=3.0: False)
-    with pytest.raises(EncoderLoadError, match="this machine is offline"):
+    with pytest.raises(EncoderLoadError, match="эта машина работает без интернета"):
         SentenceTransformerEncoder("nobody/no-such-model-here")
 
 

@@ -56,7 +56,7 @@ def test_training_pairs_from_examples_train_split_only():
     expected = sorted((q, d) for d, qs in EXAMPLES.items() for q in qs if split_of(q) == "train")
     assert sorted(zip(pairs.queries, pairs.doc_ids)) == expected
     assert pairs.counts == {"examples": len(expected), "labels": 0}
-    assert pairs.excluded["пары запросов eval-сплита (отложены для оценки)"] == len(all_queries()) - len(expected)
+    assert pairs.excluded["пары проверочных запросов (отложены для оценки)"] == len(all_queries()) - len(expected)
 
 
 def test_labels_latest_per_key_grade_at_least_one(tmp_path):
