@@ -5,6 +5,8 @@
     python -m core finetune --method light --base e5-small --corpus my-import --dry-run
     python -m core finetune --method adapter --base e5-small --corpus memes
     python -m core import --help        (files, PostgreSQL, precomputed vectors; see core/cli_import.py)
+    python -m core embed --corpus posts --engine ray     (batch embedding; see core/batch_embed.py)
+    python -m core warmup               (prepare the demo before the server opens; scripts/start.sh)
 
 Paths (data, labels, cache, models.yaml, models folder) come from core.config.Settings, i.e.
 the VECSCOPE_* environment variables.
@@ -22,14 +24,14 @@ def _load(settings: Settings, corpus_name: str):
     """Any corpus the catalog offers: the demo ones and every imported one."""
     from core.catalog import Catalog
     from core.corpora import CorpusError
-    from core.labels import LabelStore
+    from core.labels import open_label_store
 
     catalog = Catalog(settings)
     if corpus_name not in catalog.names():
         raise CorpusError(f"корпуса «{corpus_name}» нет; есть: {', '.join(catalog.names())} "
                           "(свой корпус добавляется командой python -m core import file …).")
     corpus = catalog.load(corpus_name)
-    read = LabelStore(settings.labels_path).read()
+    read = open_label_store(settings).read()
     if read.skipped:
         print(f"внимание: пропущено повреждённых строк в {settings.labels_path}: {len(read.skipped)} "
               f"(первая: строка {read.skipped[0].line_no}, {read.skipped[0].reason}).", file=sys.stderr)
@@ -193,6 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["import"]:
         from core.cli_import import main as import_main
         return import_main(argv[1:])
+    if argv[:1] == ["warmup"]:
+        from core.warmup import main as warmup_main
+        return warmup_main()
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     try:

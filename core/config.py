@@ -18,6 +18,7 @@ class Settings:
     models_dir: Path     # local model folders the app may load from
     imports_dir: Path    # corpora imported from files or a database
     user_models_yaml: Path | None = None   # models users trained or registered [<models_dir>/../models.yaml]
+    labels_url: str = ""  # a postgresql:// URL: labels live in that database instead (core.labels_pg)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -25,14 +26,17 @@ class Settings:
             return Path(os.environ.get(var) or default).expanduser()
 
         var = path("VECSCOPE_VAR_DIR", ROOT / "var")
+        labels = os.environ.get("VECSCOPE_LABELS") or ""
+        url = labels if labels.startswith(("postgresql://", "postgres://")) else ""   # several servers, one eval set
         return cls(
             data_dir=path("VECSCOPE_DATA_DIR", ROOT / "data" / "demo"),
-            labels_path=path("VECSCOPE_LABELS", var / "labels.csv"),
+            labels_path=var / "labels.csv" if url else path("VECSCOPE_LABELS", var / "labels.csv"),
             cache_dir=path("VECSCOPE_CACHE_DIR", var / "cache"),
             models_yaml=path("VECSCOPE_MODELS_YAML", ROOT / "data" / "models.yaml"),
             models_dir=path("VECSCOPE_MODELS_DIR", var / "models"),
             imports_dir=path("VECSCOPE_IMPORTS_DIR", var / "imports"),
             user_models_yaml=path("VECSCOPE_USER_MODELS_YAML", var / "models.yaml"),
+            labels_url=url,
         )
 
     @property

@@ -4,6 +4,7 @@ big objects pass as `_`-prefixed arguments so Streamlit never hashes or copies t
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from core.config import Settings
 from core.encoders import Encoder, l2_normalise
 from core.evaluate import passage_id
 from core.catalog import Catalog
-from core.labels import LabelStore
+from core.labels import LabelStore, open_label_store
 from core.search import CorpusIndex, build_corpus_index
 
 
@@ -104,9 +105,16 @@ def corpus_index(s: Settings, corpus_: corpora.Corpus, enc: Encoder) -> CorpusIn
         cache = EmbeddingCache(s.cache_dir, key[1])
         missing = count_missing(cache, corpus_.texts)
         if missing:
-            bar = st.progress(0.0, text=f"Считаем эмбеддинги «{corpus_.name}»: 0 из {missing}")
-            embed_cached(enc, corpus_.texts, cache, progress=lambda d, t: bar.progress(
-                d / max(t, 1), text=f"Считаем эмбеддинги «{corpus_.name}»: {d} из {t} (один раз, потом из кэша)"))
+            bar = st.progress(0.0, text=f"Считаем эмбеддинги «{corpus_.name}»: 0 из {missing} (один раз, потом "
+                                        "из кэша)…")
+            started = time.perf_counter()
+
+            def show(done: int, total: int) -> None:
+                left = (time.perf_counter() - started) / done * (total - done) if done else None
+                eta = f", осталось ~{left:.0f} с" if left is not None else ""
+                bar.progress(done / max(total, 1), text=f"Считаем эмбеддинги «{corpus_.name}»: {done} из {total}"
+                                                        f"{eta} (один раз, потом из кэша)")
+            embed_cached(enc, corpus_.texts, cache, batch_size=16, progress=show)
             bar.empty()
         _embedded().add(key)
     return _corpus_index(*key, _corpus=corpus_, _encoder=enc)
@@ -117,8 +125,31 @@ def query_vector(model_id: str, query: str, _encoder: Encoder) -> np.ndarray:
     return l2_normalise(_encoder.encode([query], "query"))[0]
 
 
-def store(s: Settings) -> LabelStore:
-    return LabelStore(s.labels_path)
+def store(s: Settings):
+    """The configured label store: the CSV file, or PostgreSQL shared by several app servers
+    (VECSCOPE_LABELS=postgresql://…). One per process, so the database connection is reused."""
+    return _store(str(s.labels_path), s.labels_url, _s=s)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _store(path: str, url: str, _s: Settings):
+    return open_label_store(_s)
+
+
+def labels_version(s: Settings) -> str:
+    """Changes whenever a label is added, in whichever store: a cache key for pages."""
+    return store(s).version()
+
+
+def labels(s: Settings, version: str | None = None):
+    """Every label row (core.labels_base.LabelsRead), re-read only when the store changed."""
+    st_ = store(s)
+    return _labels_read(st_.location, version or st_.version(), _store=st_)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _labels_read(where: str, version: str, _store):
+    return _store.read()
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

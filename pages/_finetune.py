@@ -24,7 +24,7 @@ def _jobs() -> JobRegistry:
 
 
 def _labels(s: Settings) -> pd.DataFrame:
-    read = _cache.labels_read(str(s.labels_path), _cache.mtime(s.labels_path))
+    read = _cache.labels(s)
     return _cache.store(s).latest(read.frame)
 
 
@@ -54,7 +54,7 @@ def eval_table(s: Settings, corpus: Corpus, configs: list[SearchConfig], labels:
     key = tuple((c.label, c.encoder.id) for c in configs)
     if key[0] == key[1]:
         return
-    table = _table(key, corpus.content_hash, _cache.mtime(s.labels_path), str(s.cache_dir),
+    table = _table(key, corpus.content_hash, _cache.labels_version(s), str(s.cache_dir),
                    _configs=configs, _corpus=corpus, _qrels=qrels)
     excluded = getattr(table, "n_excluded", 0)
     st.caption(f"{display.count(len(qrels), 'проверочный запрос', 'проверочных запроса', 'проверочных запросов')} "

@@ -40,7 +40,7 @@ def show_feedback() -> None:
 
 def current_grades(corpus: str, query: str) -> dict[str, dict]:
     s = settings()
-    read = _cache.labels_read(str(s.labels_path), _cache.mtime(s.labels_path))
+    read = _cache.labels(s)
     return grades_from(_cache.store(s).latest(read.frame), corpus, query, annotator())
 
 

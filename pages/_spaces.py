@@ -76,8 +76,8 @@ def space(s: Settings, channels: Corpus, enc: Encoder, spec: SpaceSpec, posts: C
 
 
 def _grades(s: Settings, corpus_name: str):
-    read = _cache.labels_read(str(s.labels_path), _cache.mtime(s.labels_path))
-    return label_grades(read.frame, corpus_name), _cache.mtime(s.labels_path)
+    version = _cache.labels_version(s)
+    return label_grades(_cache.labels(s, version).frame, corpus_name), version
 
 
 @st.cache_resource(show_spinner="Измеряем качество соседей…", max_entries=8)

@@ -114,7 +114,7 @@ def sidebar() -> None:
                        icon=":material/cloud_off:")
         _persistent_widget(st.text_input, "Аннотатор", ANNOTATOR_KEY, placeholder="ваше имя или ник",
                            help="Нужно для разметки: каждая оценка подписывается этим именем.")
-        st.caption(f"Разметка: `{s.labels_path}`")
+        st.caption(f"Разметка: `{_cache.store(s).location}`")
         _admin_login()
     _name_in_url()
 

@@ -16,7 +16,7 @@ s = settings()
 st.title("Разметка")
 _grading.show_feedback()
 
-read = _cache.labels_read(str(s.labels_path), _cache.mtime(s.labels_path))
+read = _cache.labels(s)
 for bad in read.skipped:
     st.warning(f"Строка {bad.line_no} файла {s.labels_path} повреждена и пропущена ({bad.reason}): "
                f"`{bad.text_excerpt[:80]}`. Остальные оценки загружены, новые дописываются как обычно.")
@@ -80,7 +80,7 @@ st.caption(f"Показано {display.number(len(view))} из {display.number(l
 # and the picked label itself is remembered by its identity, not by its row.
 keys = list(zip(view["annotator"], view["corpus"], view["query"], view["doc_id"]))
 table_key = "labels_table_" + hashlib.sha1(
-    repr((_cache.mtime(s.labels_path), who, corp, q, grades)).encode()).hexdigest()[:12]
+    repr((_cache.labels_version(s), who, corp, q, grades)).encode()).hexdigest()[:12]
 
 
 def _pick(table_key: str = table_key, keys: list = keys) -> None:
