@@ -33,7 +33,7 @@ try:
                                      help="Из чего собран текст канала для эмбеддинга. Пустые части пропускаются.")
     channels = _cache.corpus(s, channels_name, PARTS[parts_key])
 except (CorpusError, EncoderLoadError) as exc:
-    st.error(str(exc))
+    st.error(display.plain(exc))
     st.stop()
 mode = c1.segmented_control("Искать соседей для", ["channel", "post"], required=True, default="channel",
                             format_func={"channel": "канала", "post": "рекламного поста"}.get, key="channels_mode")
@@ -116,6 +116,8 @@ if st.toggle("Качество соседей: все варианты вект�
     st.caption(f"Похожие каналы — {truth.note}. Размещение — найдёт ли пост канал, в котором он вышел "
                "(канал считается без этого поста), и, где есть, по оценкам рекламных постов. "
                + channel_quality.counts_note(table)
+               + (f" Посты для размещения — случайная выборка из {display.number(len(posts))}."
+                  if posts is not None and len(posts) > _spaces.PLACED_POSTS else "")
                + f" {channel_quality.DEFAULT_MARK}по умолчанию: {_spaces.DEFAULT.label}.")
     st.dataframe(channel_quality.shown(table, _spaces.DEFAULT.label), hide_index=True,
                  height=35 * (len(table) + 1) + 3, key="channels_quality_table")
