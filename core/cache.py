@@ -108,7 +108,7 @@ def count_missing(cache: EmbeddingCache, texts: Sequence[str], kind: Kind = "pas
 
 
 def embed_cached(encoder: Encoder, texts: Sequence[str], cache: EmbeddingCache,
-                 kind: Kind = "passage", batch_size: int = 64, save_every: int = 2048,
+                 kind: Kind = "passage", batch_size: int = 32, save_every: int = 2048,
                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Vectors for texts, embedding only those not in the cache. Work is saved every
     `save_every` texts, so an interrupted first start resumes where it stopped."""

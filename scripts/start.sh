@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-echo "[start] запускаем vecscope: откройте http://localhost:8501 (первый запуск один раз считает эмбеддинги" \
-     "демо-корпусов — на двух ядрах около минуты, с индикатором на странице)"
+# Everything the demo pages need (embeddings, compiled UMAP, default maps) is prepared before the
+# server opens, with a progress bar and time left: the first session then waits on nothing.
+echo "[start] готовим демо-данные (первый раз — несколько минут, потом — секунды)"
+.venv/bin/python -m core warmup
+echo "[start] запускаем vecscope: откройте http://localhost:8501"
 exec .venv/bin/python -m streamlit run app.py "$@"
