@@ -1,0 +1,121 @@
+"""core.judging: coverage side by side, condensed metrics, verdicts that do not lie, the queue."""
+import math
+
+import pytest
+
+from core import judging
+from core.judging import (compare, condensed, condensed_mrr_at_k, condensed_ndcg_at_k, coverage_progress,
+                          judging_queue, needed_for_target, next_item)
+
+LOG3 = math.log2(3)
+
+
+def test_condensed_list_drops_unjudged_and_scores_hand_cases():
+    grades = {"r": 2, "n": 0}
+    ranked = ["x", "n", "y", "r"]
+    assert condensed(ranked, grades) == ["n", "r"]
+    # usual nDCG@10: gain 2 at rank 4 -> (2/log2 5) / 2; condensed: rank 2 -> 1/log2 3
+    assert condensed_ndcg_at_k(ranked, grades, 10) == pytest.approx(1 / LOG3)
+    assert condensed_mrr_at_k(ranked, grades, 10) == pytest.approx(0.5)
+    assert math.isnan(condensed_ndcg_at_k(ranked, {"n": 0}, 10))
+
+
+def _pool_biased(n=20, unjudged_b=2):
+    """A's top 10 fully judged (the relevant doc first); B puts unjudged docs above it."""
+    run_a, run_b, qrels = {}, {}, {}
+    for i in range(n):
+        q = f"q{i}"
+        zeros = [f"{q}_z{j}" for j in range(9)]
+        run_a[q] = [f"{q}_r"] + zeros
+        run_b[q] = [f"{q}_u{j}" for j in range(unjudged_b)] + [f"{q}_r"] + zeros[:9 - unjudged_b]
+        qrels[q] = {f"{q}_r": 2, **{z: 0 for z in zeros}}
+    return run_a, run_b, qrels
+
+
+def test_pool_bias_unequal_coverage_warns_and_verdict_uses_condensed():
+    run_a, run_b, qrels = _pool_biased()
+    c = compare(run_a, run_b, qrels, 10, a="база", b="дообученная", n_resamples=500)
+    assert c.summary.loc["A", "judged"] == pytest.approx(1.0)
+    assert c.summary.loc["B", "judged"] == pytest.approx(0.8)
+    # the usual metric says B is much worse: relevant doc at rank 3 -> 1/log2(4) = 0.5
+    assert c.summary.loc["B", "ndcg"] == pytest.approx(0.5)
+    assert c.tests["all"]["hi"] < 0
+    # condensed: the unjudged docs vanish and both rank the relevant doc first
+    assert c.summary.loc["B", "cndcg"] == pytest.approx(1.0)
+    assert c.summary.loc["B", "cmrr"] == pytest.approx(1.0)
+    assert c.coverage_unequal and not c.coverage_low
+    assert "дообученная" in c.warning and "40 документов" in c.warning and "20 запросах" in c.warning
+    assert len(c.holes_b) == 40 and not c.holes_a
+    assert c.verdict.basis == "condensed" and c.verdict.sign == 0
+    assert c.verdict.needed == 40 and "40 документов" in c.verdict.text
+
+
+def test_full_coverage_verdict_uses_usual_metric_and_says_worse():
+    run_a, run_b, qrels = _pool_biased()
+    for q in qrels:                               # judge B's holes: they are irrelevant after all
+        qrels[q].update({d: 0 for d in run_b[q] if d not in qrels[q]})
+    c = compare(run_a, run_b, qrels, 10, n_resamples=500)
+    assert c.warning is None
+    assert c.verdict.basis == "all" and c.verdict.sign == -1
+    assert c.verdict.text.startswith("B хуже A") and "−0,500" in c.verdict.text
+    assert c.summary.loc["A", "n_full"] == 20
+
+
+def test_full_basis_when_coverage_equal_but_low_and_too_few_queries_give_no_verdict():
+    run_a = {f"q{i}": ["r", "u1", "u2"] for i in range(3)}
+    run_b = {f"q{i}": ["u1", "r", "u2"] for i in range(3)}
+    qrels = {f"q{i}": {"r": 2} for i in range(3)}
+    c = compare(run_a, run_b, qrels, 3, n_resamples=200)
+    assert c.coverage_low and not c.coverage_unequal
+    assert c.verdict.basis == "condensed"          # no query is fully judged
+    assert c.verdict.sign == 0 and "мало запросов" in c.verdict.text
+
+
+def test_one_denominator_query_without_relevant_is_not_scored():
+    run_a = {"q1": ["r"], "q2": ["x"]}
+    run_b = {"q1": ["r"], "q2": ["x"]}
+    qrels = {"q1": {"r": 2}, "q2": {"x": 0}}
+    pq = judging.per_query(run_a, run_b, qrels, 10)
+    assert list(pq["scored"]) == [True, False]
+    assert math.isnan(pq.loc["q2", "cndcg_a"]) and math.isnan(pq.loc["q2", "ndcg_b"])
+    assert compare(run_a, run_b, qrels, 10, n_resamples=100).summary.loc["A", "n_queries"] == 1
+
+
+def test_needed_for_target_hand_cases():
+    # k=10, target 0.9: one hole allowed per list
+    assert needed_for_target(0, 0, 0, 10, 10, 10) == 0
+    assert needed_for_target(1, 1, 0, 10, 10, 10) == 0
+    assert needed_for_target(4, 0, 0, 10, 10, 10) == 3
+    assert needed_for_target(3, 3, 3, 10, 10, 10) == 2      # shared holes fill both
+    assert needed_for_target(3, 3, 0, 10, 10, 10) == 4
+    assert needed_for_target(2, 2, 2, 10, 10, 10, target=1.0) == 2
+
+
+def test_queue_orders_by_impact_and_is_blind_and_stable():
+    run_a = {"q": ["s", "a2", "a3"], "p": ["t1", "t2"]}
+    run_b = {"q": ["b1", "a2", "a3"], "p": ["t1", "t2"]}
+    qrels = {"q": {"a3": 0}, "p": {}}
+    queue = judging_queue(run_a, run_b, qrels, k=3, seed=1)
+    assert list(queue.columns) == ["query", "doc_id", "priority", "for_target"]   # no model names or ranks
+    # q: s (rank 1 in A only) and b1 (rank 1 in B only) move the difference by 1; a2 at rank 2 in both by 0
+    assert set(map(tuple, queue[["query", "doc_id"]].head(2).to_numpy())) == {("q", "s"), ("q", "b1")}
+    assert queue.loc[queue["doc_id"] == "a2", "priority"].item() == 0
+    assert queue["priority"].iloc[0] == pytest.approx(2.0)        # impact 1 x spread 2
+    assert len(queue) == 5                                        # s, b1, a2 + t1, t2
+    again = judging_queue(run_a, run_b, qrels, k=3, seed=1)
+    assert queue.equals(again)
+    orders = {tuple(judging_queue(run_a, run_b, qrels, k=3, seed=s)["doc_id"]) for s in range(8)}
+    assert len(orders) > 1                                        # ties are shuffled by the seed
+    seen = judging_queue(run_a, run_b, qrels, k=3, seed=1, blind=False)
+    assert seen.set_index("doc_id").loc["b1", "rank_b"] == 1
+    assert next_item(queue) in {("q", "s"), ("q", "b1")}
+    assert next_item(queue.iloc[0:0]) is None
+
+
+def test_coverage_progress_counts_target_and_holes():
+    run_a = {"q": [f"d{i}" for i in range(10)], "p": [f"d{i}" for i in range(10)]}
+    run_b = {"q": [f"d{i}" for i in range(10)], "p": [f"e{i}" for i in range(10)]}
+    qrels = {"q": {f"d{i}": 0 for i in range(9)}, "p": {f"d{i}": 0 for i in range(10)}}
+    prog = coverage_progress(run_a, run_b, qrels, 10)
+    # q: one shared hole (d9): at target; p: B's ten holes, 9 must be judged
+    assert prog == {"queries": 2, "at_target": 1, "needed": 9, "holes": 11}
