@@ -22,6 +22,7 @@ from core.cache import EmbeddingCache, embed_cached
 from core.corpora import Corpus
 from core.encoders import Encoder, encode_batched
 from core.index import FlatIndex
+from core.judging import Comparison, compare as compare_robust
 from core.lexical import BM25Index, rrf_fuse
 from core.metrics import DEFAULT_METRICS, evaluate_run, excluded_queries, paired_bootstrap, parse_metric, summarise
 
@@ -85,6 +86,15 @@ class EvalTable:
     primary_metric: str = PRIMARY_METRIC
     notes: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)   # queries with no relevant judged doc: in no metric
+    # label -> core.judging.compare(baseline, label): judged@k side by side, condensed and fully
+    # judged metrics, the verdict the labels support, the unjudged docs of each top k
+    robust: dict[str, Comparison] = field(default_factory=dict)
+
+    @property
+    def unequal_coverage(self) -> dict[str, bool]:
+        """label -> whether its mean judged@k and the baseline's differ by more than
+        core.judging.UNEQUAL (pool bias: the less judged one is under-scored)."""
+        return {lab: c.coverage_unequal for lab, c in self.robust.items()}
 
     @property
     def n_excluded(self) -> int:
@@ -200,8 +210,10 @@ def evaluate_configs(
     excluded = excluded_queries(qrels)
     left_out = set(excluded)
     scored = [q for q in queries if q not in left_out]
-    comparisons, disagreements = {}, {}
+    comparisons, disagreements, robust = {}, {}, {}
     for lab in labels[1:]:
+        robust[lab] = compare_robust(runs[base], runs[lab], qrels, k, a=base, b=lab, n_resamples=n_resamples,
+                                     seed=seed)
         comparisons[lab] = {m: paired_bootstrap(per_query[base][m], per_query[lab][m], n_resamples=n_resamples,
                                                 seed=seed) for m in metrics if not m.startswith("judged@")}
         disagreements[lab] = _disagreements(scored, per_query[base][primary], per_query[lab][primary],
@@ -211,11 +223,15 @@ def evaluate_configs(
     if low:
         notes.append(f"Low label coverage (mean judged@10 < {LOW_COVERAGE}) for {', '.join(low)}: unjudged "
                      "results count as irrelevant, so these scores are a lower bound. Label more results.")
+    for lab, c in robust.items():
+        if c.coverage_unequal and c.warning:
+            notes.append(c.warning)
     if excluded:
         notes.append(f"Без релевантных оценок: {len(excluded)} из {len(queries)} запросов (нет ни одного документа "
                      "с оценкой 1 или 2) — они не входят ни в одну метрику; все метрики посчитаны по "
                      f"{len(scored)} запросам. Оцените для них хотя бы один подходящий документ.")
-    return EvalTable(labels, summary, per_query, runs, comparisons, disagreements, k, primary, notes, excluded)
+    return EvalTable(labels, summary, per_query, runs, comparisons, disagreements, k, primary, notes, excluded,
+                     robust)
 
 
 def _embed(encoder: Encoder, texts: Sequence[str], kind: str, cache_root, cache_id: str) -> np.ndarray:

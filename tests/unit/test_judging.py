@@ -119,3 +119,20 @@ def test_coverage_progress_counts_target_and_holes():
     prog = coverage_progress(run_a, run_b, qrels, 10)
     # q: one shared hole (d9): at target; p: B's ten holes, 9 must be judged
     assert prog == {"queries": 2, "at_target": 1, "needed": 9, "holes": 11}
+
+
+def test_eval_table_carries_the_robust_comparison_and_warns_on_unequal_coverage():
+    from core.corpora import make_corpus
+    from core.evaluate import SearchConfig, evaluate_configs
+    from tests.conftest import KeywordEncoder
+    import pandas as pd
+
+    frame = pd.DataFrame({"id": ["d1", "d2", "d3"], "text": ["кот спит", "собака бежит", "кот и собака"]})
+    c = make_corpus(frame, "generic", "t", "t.csv")
+    qrels = {"кот": {"d1": 2}}
+    same = evaluate_configs([SearchConfig("a", KeywordEncoder()), SearchConfig("b", KeywordEncoder())], c, qrels,
+                            n_resamples=100)
+    rob = same.robust["b"]
+    assert rob.summary.loc["A", "judged"] == rob.summary.loc["B", "judged"]
+    assert same.unequal_coverage == {"b": False}
+    assert rob.verdict.sign == 0 and "мало запросов" in rob.verdict.text
