@@ -26,13 +26,15 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+import numpy as np
+
 from core import display
 from core.metrics import has_relevant, judged_at_k, mrr_at_k, ndcg_at_k, paired_bootstrap
 
 TARGET = 0.9          # coverage target per query: judged@k >= 0.9 for both configurations
 LOW = 0.5             # mean judged@k under this: low coverage (as core.evaluate.LOW_COVERAGE)
 UNEQUAL = 0.1         # mean judged@k of A and B further apart than this: unequal coverage
-MIN_QUERIES = 5       # fewer queries than this under a test: no verdict from it
+MIN_QUERIES = 10      # fewer scored queries than this: no verdict
 
 Run = Mapping[str, Sequence[str]]
 Qrels = Mapping[str, Mapping[str, int]]
@@ -70,6 +72,24 @@ def _unjudged(ranked: Sequence[str], grades: Mapping[str, int], k: int) -> list[
     return list(dict.fromkeys(d for d in list(ranked)[:k] if d not in grades))
 
 
+def _bounds(a: Sequence[str], b: Sequence[str], grades: Mapping[str, int], k: int) -> tuple[float, float]:
+    """(lowest, highest) nDCG@k difference B − A over every grade the unjudged documents of the
+    two top k could still get: against B, each one ranked higher by A (or only by A) is relevant
+    (grade 2) and each ranked higher by B irrelevant; for B, the other way round. Documents at
+    the same rank in both move nothing and are taken as irrelevant. Equal to the usual
+    difference when both top k are fully judged."""
+    ra = {d: i for i, d in reversed(list(enumerate(a[:k], start=1)))}
+    rb = {d: i for i, d in reversed(list(enumerate(b[:k], start=1)))}
+    holes = [d for d in dict.fromkeys(list(a[:k]) + list(b[:k])) if d not in grades]
+    pro_a = [d for d in holes if _disc(ra.get(d), k) > _disc(rb.get(d), k)]
+    pro_b = [d for d in holes if _disc(rb.get(d), k) > _disc(ra.get(d), k)]
+    out = []
+    for up, down in ((pro_a, pro_b), (pro_b, pro_a)):
+        g = {**grades, **{d: 2 for d in up}, **{d: 0 for d in down}}
+        out.append(ndcg_at_k(b, g, k) - ndcg_at_k(a, g, k))
+    return out[0], out[1]
+
+
 def per_query(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, min_grade: int = 1) -> pd.DataFrame:
     """One row per query of ``qrels`` (qrels order): coverage and the usual and robust scores of
     both configurations. A query without a relevant judged document is not scored (every score
@@ -93,9 +113,10 @@ def per_query(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, min_grade: int 
             "cmrr_a": condensed_mrr_at_k(a, grades, k, min_grade) if scored else nan,
             "cmrr_b": condensed_mrr_at_k(b, grades, k, min_grade) if scored else nan,
             "full": not ha and not hb, "scored": scored})
+        row["diff_lo"], row["diff_hi"] = _bounds(a, b, grades, k) if scored else (nan, nan)
         rows.append(row)
     cols = ["query", "judged_a", "judged_b", "ndcg_a", "ndcg_b", "cndcg_a", "cndcg_b", "cmrr_a", "cmrr_b",
-            "full", "scored", "holes_a", "holes_b", "holes"]
+            "full", "scored", "holes_a", "holes_b", "holes", "diff_lo", "diff_hi"]
     return pd.DataFrame(rows, columns=cols).set_index("query")
 
 
@@ -105,7 +126,7 @@ def per_query(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, min_grade: int 
 @dataclass
 class Verdict:
     sign: int                 # +1 B better, -1 B worse, 0 no evidence
-    basis: str                # "all" (usual metric), "full" (fully judged queries), "condensed"
+    basis: str                # "bounds": worst / best case of the unjudged documents
     metric: str               # e.g. "ndcg@10"
     test: dict                # paired_bootstrap(A, B) on the basis
     text: str                 # one Russian line
@@ -150,15 +171,12 @@ def compare(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, a: str = "A", 
             n_resamples: int = 2000, seed: int = 0, min_grade: int = 1) -> Comparison:
     """Coverage side by side, robust metrics, bootstrap tests and a verdict for B against A.
 
-    Basis of the verdict, so that it uses only what the labels support:
-    * coverage high (mean judged@k >= TARGET for both) and equal (apart by <= UNEQUAL): the usual
-      nDCG@k over every scored query ("all");
-    * coverage unequal: condensed nDCG@k over every scored query ("condensed"), which does not
-      count B's holes against B;
-    * coverage equal but not high: nDCG@k on the queries fully judged for both ("full") when
-      there are at least MIN_QUERIES of them, else condensed.
-    The verdict says B better / worse when the 95 % interval excludes 0 on at least MIN_QUERIES
-    queries; otherwise "no evidence" with the number of holes in the union of the top k."""
+    Tests (paired bootstrap over the scored queries): "all" the usual nDCG@k (unjudged =
+    irrelevant), "condensed" and "condensed_mrr" on condensed lists, "full" nDCG@k on the queries
+    whose top k is fully judged for both, "bounds_low" / "bounds_high" the worst / best case for
+    B of the unjudged documents (see _bounds). The verdict rests on the bounds only, so it never
+    counts on a grade nobody gave; see _verdict.
+    """
     pq = per_query(run_a, run_b, qrels, k, min_grade)
     scored = pq[pq["scored"]]
     full = scored[scored["full"]]
@@ -180,50 +198,54 @@ def compare(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, a: str = "A", 
         "unjudged": [int(pq["holes_a"].sum()), int(pq["holes_b"].sum())],
     }, index=pd.Index(["A", "B"], name="config"))
 
-    unequal = not (math.isnan(ja) or math.isnan(jb)) and abs(ja - jb) > UNEQUAL
-    high = not (math.isnan(ja) or math.isnan(jb)) and min(ja, jb) >= TARGET
-    if unequal:
-        basis = "condensed"
-    elif high:
-        basis = "all"
-    else:
-        basis = "full" if len(full) >= MIN_QUERIES else "condensed"
+    tests["bounds_low"] = paired_bootstrap(np.zeros(len(scored)), scored["diff_lo"].to_numpy(), n_resamples, seed)
+    tests["bounds_high"] = paired_bootstrap(np.zeros(len(scored)), scored["diff_hi"].to_numpy(), n_resamples, seed)
     holes_a = [(q, d) for q in qrels for d in _unjudged(run_a.get(q, ()) or (), qrels[q], k)]
     holes_b = [(q, d) for q in qrels for d in _unjudged(run_b.get(q, ()) or (), qrels[q], k)]
     union = int(pq["holes"].sum())
     n_holey = int((pq["holes"] > 0).sum())
-    verdict = _verdict(basis, tests[basis], k, a, b, union, n_holey, len(scored))
+    verdict = _verdict(tests, k, a, b, union, n_holey, len(scored))
     warning = _warning(ja, jb, k, a, b, holes_a, holes_b, pq)
     return Comparison(a, b, k, pq, summary, tests, verdict, warning, holes_b, holes_a)
 
 
-BASIS_TEXT = {"all": "nDCG@{k} по всем запросам", "condensed": "сжатому nDCG@{k}",
-              "full": "nDCG@{k} на полностью оценённых запросах"}
-
-
-def _verdict(basis: str, test: dict, k: int, a: str, b: str, union: int, n_holey: int, n_scored: int) -> Verdict:
-    sign = _sign(test)
-    what = BASIS_TEXT[basis].format(k=k)
-    metric = ("c" if basis == "condensed" else "") + f"ndcg@{k}"
+def _verdict(tests: dict, k: int, a: str, b: str, union: int, n_holey: int, n_scored: int) -> Verdict:
+    """B better only when even the worst case of the unjudged documents for B (diff_lo) has a
+    95 % interval above 0; B worse only when even the best case (diff_hi) is below 0. Condensed
+    lists are shown but not trusted for the verdict: when one configuration's top k was judged
+    and the other's not (labels from A's top 10), the queries that only B answers have no judged
+    relevant document at all, and condensed scores still favour A (measured in bench/judging.py)."""
+    low, high = tests["bounds_low"], tests["bounds_high"]
+    n = low.get("n", 0)
+    sign = 0
+    if n >= MIN_QUERIES and low["lo"] > 0:
+        sign, test = 1, low
+    elif n >= MIN_QUERIES and high["hi"] < 0:
+        sign, test = -1, high
+    usual = tests["all"]
     if sign:
         word = "лучше" if sign > 0 else "хуже"
-        text = (f"{b} {word} {a} по {what}: {display.decimal(test['mean_diff'], sign=True)} "
+        case = "худшем" if sign > 0 else "лучшем"
+        text = (f"{b} {word} {a} по nDCG@{k}: {display.decimal(usual['mean_diff'], sign=True)}; даже в {case} для "
+                f"{b} случае неоценённых документов разница {display.decimal(test['mean_diff'], sign=True)} "
                 f"(95 % интервал {display.decimal(test['lo'], sign=True)} … {display.decimal(test['hi'], sign=True)}, "
-                f"{display.count(test['n'], 'запрос', 'запроса', 'запросов')}).")
-        return Verdict(sign, basis, metric, test, text, 0)
-    if test.get("n", 0) < MIN_QUERIES:
-        why = (f"для вывода по {what} мало запросов: {test.get('n', 0)} (нужно хотя бы {MIN_QUERIES})")
+                f"{display.count(n, 'запрос', 'запроса', 'запросов')}).")
+        return Verdict(sign, "bounds", f"ndcg@{k}", test, text, 0)
+    if n < MIN_QUERIES:
+        why = f"запросов с релевантной оценкой мало: {n} (нужно хотя бы {MIN_QUERIES})"
     else:
-        why = (f"по {what} разница {display.decimal(test['mean_diff'], sign=True)}, но 95 % интервал "
-               f"{display.decimal(test['lo'], sign=True)} … {display.decimal(test['hi'], sign=True)} включает 0")
+        why = (f"в зависимости от оценок неоценённых документов разница nDCG@{k} может быть от "
+               f"{display.decimal(low['mean_diff'], sign=True)} до {display.decimal(high['mean_diff'], sign=True)}, "
+               "и 95 % интервал одного из краёв включает 0")
     if union:
-        todo = (f" Чтобы решить, оцените неоценённые документы объединения топ-{k} обеих конфигураций: "
-                f"{display.count(union, 'документ', 'документа', 'документов')} на "
-                f"{display.count(n_holey, 'запросе', 'запросах', 'запросах')} — в порядке очереди разметки.")
+        todo = (f" Чтобы решить, оцените неоценённые документы объединения топ-{k} обеих конфигураций: до "
+                f"{display.count(union, 'документа', 'документов', 'документов')} на "
+                f"{display.count(n_holey, 'запросе', 'запросах', 'запросах')}, по порядку очереди разметки "
+                "(самые влиятельные — первыми).")
     else:
         todo = (" Топ обеих конфигураций оценён целиком: разница меньше, чем можно увидеть на "
                 f"{display.count(n_scored, 'запросе', 'запросах', 'запросах')}; нужны новые проверочные запросы.")
-    return Verdict(0, basis, metric, test, f"Нет доказательств разницы: {why}.{todo}", union)
+    return Verdict(0, "bounds", f"ndcg@{k}", low, f"Нет доказательств разницы: {why}.{todo}", union)
 
 
 def _warning(ja: float, jb: float, k: int, a: str, b: str, holes_a, holes_b, pq: pd.DataFrame) -> str | None:

@@ -46,7 +46,12 @@ def test_pool_bias_unequal_coverage_warns_and_verdict_uses_condensed():
     assert c.coverage_unequal and not c.coverage_low
     assert "дообученная" in c.warning and "40 документов" in c.warning and "20 запросах" in c.warning
     assert len(c.holes_b) == 40 and not c.holes_a
-    assert c.verdict.basis == "condensed" and c.verdict.sign == 0
+    # B's two unjudged docs above its relevant one: worst case for B irrelevant (-0.5, the usual
+    # score); best case both grade 2: IDCG = 2 + 2/log2 3 + 2/log2 4 = B's DCG, A's DCG 2
+    idcg = 2 + 2 / LOG3 + 1
+    assert c.per_query["diff_lo"].iloc[0] == pytest.approx(-0.5)
+    assert c.per_query["diff_hi"].iloc[0] == pytest.approx(1 - 2 / idcg)
+    assert c.verdict.sign == 0
     assert c.verdict.needed == 40 and "40 документов" in c.verdict.text
 
 
@@ -56,8 +61,8 @@ def test_full_coverage_verdict_uses_usual_metric_and_says_worse():
         qrels[q].update({d: 0 for d in run_b[q] if d not in qrels[q]})
     c = compare(run_a, run_b, qrels, 10, n_resamples=500)
     assert c.warning is None
-    assert c.verdict.basis == "all" and c.verdict.sign == -1
-    assert c.verdict.text.startswith("B хуже A") and "−0,500" in c.verdict.text
+    assert c.verdict.sign == -1
+    assert c.verdict.text.startswith("B хуже A по nDCG@10: −0,500")
     assert c.summary.loc["A", "n_full"] == 20
 
 
@@ -67,8 +72,22 @@ def test_full_basis_when_coverage_equal_but_low_and_too_few_queries_give_no_verd
     qrels = {f"q{i}": {"r": 2} for i in range(3)}
     c = compare(run_a, run_b, qrels, 3, n_resamples=200)
     assert c.coverage_low and not c.coverage_unequal
-    assert c.verdict.basis == "condensed"          # no query is fully judged
-    assert c.verdict.sign == 0 and "мало запросов" in c.verdict.text
+    assert c.verdict.sign == 0 and "мало: 3" in c.verdict.text
+
+
+def test_bounds_hand_case_and_b_better_only_when_its_worst_case_wins():
+    # A = [z, r], B = [r, u]; r relevant, z judged 0, u unjudged (only in B, rank 2)
+    # usual: A 1/log2 3 = 0.631, B 1 -> +0.369. Worst case for B: u irrelevant -> +0.369;
+    # best case: u relevant (grade 2): IDCG = 2 + 2/log2 3, B = IDCG -> 1, A = 2/log2 3 / IDCG
+    a, b = judging._bounds(["z", "r"], ["r", "u"], {"z": 0, "r": 2}, 10)
+    idcg = 2 + 2 / LOG3
+    assert a == pytest.approx(1 - 1 / LOG3)
+    assert b == pytest.approx(1 - (2 / LOG3) / idcg)
+    run_a = {f"q{i}": ["z", "r"] for i in range(12)}
+    run_b = {f"q{i}": ["r", "u"] for i in range(12)}
+    qrels = {f"q{i}": {"z": 0, "r": 2} for i in range(12)}
+    c = compare(run_a, run_b, qrels, 10, n_resamples=300)
+    assert c.verdict.sign == 1 and c.verdict.text.startswith("B лучше A по nDCG@10: +0,369")
 
 
 def test_one_denominator_query_without_relevant_is_not_scored():
@@ -135,4 +154,4 @@ def test_eval_table_carries_the_robust_comparison_and_warns_on_unequal_coverage(
     rob = same.robust["b"]
     assert rob.summary.loc["A", "judged"] == rob.summary.loc["B", "judged"]
     assert same.unequal_coverage == {"b": False}
-    assert rob.verdict.sign == 0 and "мало запросов" in rob.verdict.text
+    assert rob.verdict.sign == 0 and "мало: 1" in rob.verdict.text
