@@ -82,6 +82,10 @@ def eval_table(s: Settings, corpus: Corpus, configs: list[SearchConfig], labels:
                                 formats={"mean_diff": signed, "lo": signed, "hi": signed, "p_value": display.pvalue}),
                  width="stretch")
     _holes(table, qrels, labels)
+    # -- judging (issue 13): judged@k side by side, robust metrics, verdict, judging queue
+    from pages._judging import judging_block
+    judging_block(table, qrels, labels)
+    # -- end judging
     dis = table.disagreements.get(b)
     if dis is not None and len(dis):
         st.markdown("**Где модели расходятся сильнее всего** (разница nDCG@10 по запросу)")

@@ -1,0 +1,47 @@
+"""Streamlit side of core.judging on the Compare page's «Оценка» view: judged@k side by side,
+the metrics robust to unjudged documents, the verdict the labels support, and the judging queue."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core import display
+from core.judging import EXPLAIN, TARGET, compare, coverage_progress, judging_queue, next_item, summary_frame
+
+
+def _open_blind(query: str) -> None:
+    st.session_state["compare_query"] = query
+    st.session_state["compare_view"] = "blind"
+
+
+def judging_block(table, qrels, labels) -> None:
+    """table: core.evaluate.EvalTable; qrels: its {query: {doc: grade}}; labels: shown names of A, B."""
+    if len(table.labels) < 2:
+        return
+    a, b = table.labels[0], table.labels[1]
+    k = table.k
+    name_a, name_b = (list(labels) + [a, b])[:2] if labels else (a, b)
+    c = compare(table.runs[a], table.runs[b], qrels, k, a=name_a, b=name_b)
+    st.markdown(f"**Сравнение, которому можно верить** (покрытие оценками топ-{k} и устойчивые метрики)")
+    st.dataframe(display.styled(summary_frame(c, [name_a, name_b])), width="stretch")
+    st.caption(" ".join(line.format(k=k) for line in EXPLAIN.values()))
+    if c.warning:
+        st.warning(display.md_text(c.warning))
+    say = st.success if c.verdict.sign > 0 else st.error if c.verdict.sign < 0 else st.info
+    say(display.md_text(c.verdict.text))
+
+    queries = list(qrels)
+    progress = coverage_progress(table.runs[a], table.runs[b], qrels, k, TARGET, queries=queries)
+    done = progress["at_target"] / progress["queries"] if progress["queries"] else 1.0
+    st.progress(done, text=f"Цель покрытия (judged@{k} ≥ {display.decimal(TARGET, 1)} у обеих): "
+                           f"{progress['at_target']} из {progress['queries']} запросов; осталось оценить не меньше "
+                           f"{display.count(progress['needed'], 'документа', 'документов', 'документов')}")
+    queue = judging_queue(table.runs[a], table.runs[b], qrels, k, queries=queries)
+    head = next_item(queue)
+    if head is None:
+        st.caption(f"Очередь разметки пуста: топ-{k} обеих конфигураций оценён целиком.")
+        return
+    st.caption(f"Очередь разметки: {display.count(len(queue), 'документ', 'документа', 'документов')} "
+               "из объединения топов, первыми — те, чья оценка сильнее всего сдвинет сравнение. "
+               "Модели не называются, порядок документов в слепом режиме перемешан.")
+    st.button("Оценить следующий из очереди вслепую", on_click=_open_blind, args=(head[0],),
+              icon=":material/playlist_add_check:", key="judging_next")
