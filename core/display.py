@@ -171,6 +171,67 @@ def snippet(text, limit: int = 90) -> str:
     return cut.rstrip(" ,.;:—-") + " …"
 
 
+# -- untrusted text ------------------------------------------------------------------------
+# Every ASCII punctuation character that Markdown, GFM, HTML or Streamlit's extensions could
+# read as syntax: emphasis, code, links and images, HTML tags and entities, headings, lists,
+# tables, :colour[...] / :material/…: directives, $math$, autolinks (www. / http: / a@b.c).
+# A backslash before ASCII punctuation is always a literal in CommonMark, so escaping too much
+# costs nothing.
+_PLAIN_SPECIAL = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+_LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
+# GFM turns bare URLs and e-mails into links after the text is parsed (escapes do not stop it):
+# an invisible WORD JOINER breaks the patterns it looks for ("http://", "www.", "a@b.c")
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?i)(https?|www)(?=:/|\.)|(?=@)")
+
+
+def plain(text, one_line: bool = False) -> str:
+    """User or corpus text for anything Streamlit renders as Markdown (st.markdown, st.caption,
+    st.toast, st.info/warning/error/success, button and expander labels, radio and
+    segmented-control options): it shows literally, as written - no images, links, HTML,
+    headings or coloured text. Line breaks stay line breaks (one_line=True makes the text one
+    line). Widgets that show plain text (st.text, st.code, st.dataframe, selectbox options)
+    need no escaping, and would show the backslashes."""
+    value = "" if _missing(text) else str(text)
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if one_line:
+        value = re.sub(r"\s+", " ", value).strip()
+    value = _AUTOLINK.sub(lambda m: (m.group(1) or "") + WORD_JOINER, value)
+    escaped = _PLAIN_SPECIAL.sub(r"\\\1", value)
+    # leading spaces would start a code block; no-break spaces keep the indent as text
+    escaped = _LEADING_SPACE.sub(lambda m: NBSP * len(m.group(0).expandtabs(4)), escaped)
+    return escaped.replace("\n", "  \n")   # a hard line break, as in the text
+
+
+_URL_SAFE = "/:?#[]@!$&'*+,;=%-._~"   # RFC 3986 reserved and unreserved characters (and % of escapes)
+
+
+def web_link(url) -> str | None:
+    """The URL if it is an absolute http(s) link (the only kind the app makes clickable);
+    None for anything else: javascript:, data:, relative paths, text that is not a URL."""
+    from urllib.parse import urlsplit
+    value = "" if _missing(url) else str(url).strip()
+    if not value or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return value
+
+
+def link_markdown(url) -> str:
+    """A `link` value for st.markdown: a clickable link with the URL as its text when it is an
+    http(s) link, the value as plain text otherwise."""
+    from urllib.parse import quote
+    target = web_link(url)
+    if target is None:
+        return plain(url, one_line=True)
+    return f"[{plain(target, one_line=True)}]({quote(target, safe=_URL_SAFE)})"
+
+
 # -- tables --------------------------------------------------------------------------------
 def header(column) -> str:
     return COLUMN_NAMES.get(str(column), str(column))
@@ -254,4 +315,4 @@ def md_text(text) -> str:
     """Corpus text (a channel title, a post) placed inside st.markdown: every character
     Markdown or Streamlit would read as markup (emphasis, links, HTML, :colour[...], $math$)
     is backslash-escaped, and line breaks become spaces, so the text shows as written."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", re.sub(r"\s+", " ", str(text or "")).strip())
+    return plain(text, one_line=True)   # one escaping rule for the whole app (display.plain)

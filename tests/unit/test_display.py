@@ -1,4 +1,6 @@
 """core.display: one Russian format for numbers, dates, grades and table headers."""
+import re
+
 import pandas as pd
 import pytest
 
@@ -85,3 +87,68 @@ def test_a_huge_table_gets_the_same_formats_as_text(monkeypatch):
     shown = display.styled(pd.DataFrame({"subscribers": [1850000, 64300, 7]}))
     assert isinstance(shown, pd.DataFrame) and shown["подписчики"].tolist() == [
         f"1{NBSP}850{NBSP}000", f"64{NBSP}300", "7"]
+
+
+# -- untrusted text (issue 15) --------------------------------------------------------------
+HOSTILE = [
+    "![x](http://203.0.113.7/x.png)", '<img src="http://203.0.113.7/t.png"> <b>b</b> &lt;i&gt;', "# заголовок",
+    "Заголовок\n===", ":red[предупреждение] :material/lock: :smile:", "[фишинг](javascript:alert(1))",
+    "www.evil.ru http://203.0.113.7/a HTTPS://x.y a@b.ru", "$x^2$ ~~s~~ | a | b |", "> цитата\n1. список\n- пункт",
+    "```\nкод\n```", "    отступ", "\\*не курсив\\*", "[a]: http://203.0.113.7/ref", "строка\n\nабзац",
+]
+
+
+def _read(markdown: str) -> str:
+    """What a reader of the rendered Markdown sees: escapes resolved, hard breaks as breaks."""
+    text = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown.replace("  \n", "\n"))
+    return re.sub(f"^{NBSP}+", lambda m: " " * len(m.group(0)), text, flags=re.M).replace(display.WORD_JOINER, "")
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_plain_text_reads_back_exactly_as_written(text):
+    assert _read(display.plain(text)) == text
+    assert _read(display.plain(text, one_line=True)) == re.sub(r"\s+", " ", text).strip()
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_plain_text_leaves_no_markdown_syntax(text):
+    from markdown_it import MarkdownIt
+    md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    out = display.plain(text)
+    # every ASCII punctuation character is behind a backslash, none starts a construct
+    assert not re.search(r"[!-/:-@\[-`{-~]", re.sub(r"\\[!-/:-@\[-`{-~]", "", out))
+    kinds = {t.type for tok in md.parse(out) for t in [tok, *(tok.children or [])]}
+    assert kinds <= {"paragraph_open", "paragraph_close", "inline", "text", "hardbreak", "softbreak"}, kinds
+    # bare URLs and e-mails are broken up for GFM's autolinker, invisibly
+    assert not re.search(r"(?i)https?:|www\.|\w@", out.replace("\\", ""))
+
+
+def test_plain_text_of_nothing_is_empty():
+    assert display.plain(None) == display.plain(float("nan")) == ""
+    assert display.plain(12) == "12"
+
+
+@pytest.mark.parametrize("url", ["https://memepedia.ru/eto-fiasko/", "http://203.0.113.7/ok?a=1#b", "HTTPS://EX.COM"])
+def test_web_links_are_absolute_http(url):
+    assert display.web_link(url) == url
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "JavaScript:alert(1)", " javascript:alert(1)",
+                                 "java\nscript:alert(1)", "data:text/html,<b>x</b>", "vbscript:x", "//evil.ru/x",
+                                 "/relative", "http:/no-host", "https://exa mple.ru", "mailto:a@b.ru", "", None,
+                                 "ftp://example.com/f"])
+def test_anything_else_is_no_link(url):
+    assert display.web_link(url) is None
+    assert "](" not in display.link_markdown(url)
+
+
+def test_a_link_keeps_its_target_and_shows_its_text():
+    md = display.link_markdown("https://ex.com/a_(b) c")          # a space: not a URL, text only
+    assert "](" not in md
+    md = display.link_markdown("https://ex.com/wiki/A_(b)")
+    assert md.endswith("(https://ex.com/wiki/A_%28b%29)")         # parentheses cannot end the link early
+    assert _read(md[1:md.index("](")]) == "https://ex.com/wiki/A_(b)"
+
+
+def test_md_text_is_plain_on_one_line():
+    assert display.md_text("a\n*b*") == display.plain("a *b*")
