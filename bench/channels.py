@@ -2,7 +2,7 @@
 channels) for every channel representation × post-processing × model, with bootstrap 95 %
 intervals, on the demo channels and on tg-news (../shared/data/tg-news, read in place).
 
-    .venv/bin/python bench/channels.py [--models e5-small] [--tg-posts 100] [--skip-tg]
+    .venv/bin/python bench/channels.py [--models e5-small] [--tg-posts 200] [--skip-tg]
 
 Columns (core.channel_quality): look-alike precision@5 and nDCG@10 against the team's channel
 labels (VECSCOPE_LABELS, corpus "channels") where there are any, else against category
@@ -139,7 +139,7 @@ def encoders_for(names: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=["e5-small"], help="registry names")
-    ap.add_argument("--tg-posts", type=int, default=100, help="most recent posts per tg-news channel (0 = all)")
+    ap.add_argument("--tg-posts", type=int, default=200, help="most recent posts per tg-news channel (0 = all)")
     ap.add_argument("--skip-tg", action="store_true")
     args = ap.parse_args()
     encoders = encoders_for(args.models)
