@@ -170,8 +170,8 @@ def map_figure(coords: np.ndarray, frame: pd.DataFrame, color_by: str | None = N
         codes, names = _categories(frame[color_by])
         for code, (name, colour) in enumerate(zip(names, _palette(len(names)))):
             rows = np.flatnonzero(codes == code)
-            if len(rows):
-                fig.add_trace(scatter(rows, name, {"color": colour}))
+            if len(rows):   # the legend is HTML-ish too: a category is data
+                fig.add_trace(scatter(rows, _escape(pd.Series([name])).iloc[0], {"color": colour}))
 
     if highlight is not None:
         rows = np.unique(np.asarray(list(highlight), dtype=np.int64))

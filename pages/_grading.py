@@ -23,15 +23,16 @@ def _save(label: Label) -> None:
     try:
         _cache.store(settings()).append(label)
     except Exception as exc:  # disk full, permissions…: say so, keep the page alive
-        st.session_state[ERROR] = (f"Оценка НЕ сохранена ({exc}). Проверьте путь VECSCOPE_LABELS; "
+        st.session_state[ERROR] = (f"Оценка НЕ сохранена ({display.plain(exc)}). Проверьте путь VECSCOPE_LABELS; "
                                    "ранее сохранённые оценки не затронуты.")
         return
-    name = display.snippet(_cache.title(settings(), label.corpus, label.doc_id), 60)
+    name = display.plain(display.snippet(_cache.title(settings(), label.corpus, label.doc_id), 60))
     st.session_state[FLASH] = f"Сохранено: «{name}» — {GRADE_NAMES[label.grade]}"
 
 
 def show_feedback() -> None:
-    """Toast for the last saved grade, error box for a failed one."""
+    """Toast for the last saved grade, error box for a failed one (both are Markdown: whatever
+    puts a document's name or other user text in them escapes it with display.plain)."""
     if msg := st.session_state.pop(FLASH, None):
         st.toast(msg, icon=":material/check:")
     if msg := st.session_state.pop(ERROR, None):

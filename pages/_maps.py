@@ -32,7 +32,7 @@ def projection(s: Settings, ci: CorpusIndex, params: dict) -> tuple[proj.Project
     if job.done and job.error is None and job.result is not None:
         return job.result, None
     if job.done and job.error is not None:
-        st.error(f"UMAP не посчитался ({job.error}); показан PCA. Попробуйте другие параметры.")
+        st.error(f"UMAP не посчитался ({display.plain(job.error)}); показан PCA. Попробуйте другие параметры.")
         return _pca(ci.model_id, ci.corpus.content_hash, _vectors=ci.vectors), None
     return _pca(ci.model_id, ci.corpus.content_hash, _vectors=ci.vectors), job
 
@@ -80,7 +80,7 @@ def neighbour_change_view(s: Settings, corpus, ci: CorpusIndex, index_for=None) 
         try:
             enc_b = _cache.current_encoder(s, other)
         except Exception as exc:   # the message of EncoderLoadError says how to fix it
-            st.error(str(exc))
+            st.error(display.plain(exc))
             return
         ci_b = index_for(enc_b) if index_for else _cache.corpus_index(s, corpus, enc_b)
         table = _neighbour_change(ci.model_id, ci_b.model_id, corpus.content_hash,

@@ -66,7 +66,7 @@ def show_doc(doc_id: str, *, prefix: str, rank: int | None, key: str, grades: di
         st.markdown(prefix)
         st.text(display.record_titles(corpus.kind, corpus.frame.iloc[[pos]]).iloc[0])   # data: shown as text
         body = str(row["meaning"]) if corpus.kind == "memes" else corpus.texts[pos]
-        st.caption(body if len(body) < 320 else body[:320].rsplit(" ", 1)[0] + " …")
+        st.caption(display.plain(body if len(body) < 320 else body[:320].rsplit(" ", 1)[0] + " …"))   # as written
         _grading.grade_row(corpus=corpus.name, query=query, doc_id=doc_id, rank=rank, model=model,
                            state=grades.get(doc_id), key=key)
 

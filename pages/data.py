@@ -42,6 +42,7 @@ def may_manage() -> bool:
 
 
 number = display.number
+plain = display.plain   # file names, column names, corpus names and texts, messages that quote them: as text
 
 
 def uploader_in_russian(limit_mb: int) -> None:
@@ -122,17 +123,17 @@ def check(frame: pd.DataFrame, source: str, args: dict) -> bool:
         corpus = prepare_import(frame, args["kind"], args["name"], source, args["mapping"],
                                 args["text_columns"], meta_columns=args["meta_columns"])
     except CorpusError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(exc), icon=":material/error:")
         return False
     if args["name"] in catalog.builtin():
-        st.error(f"«{args['name']}» — название встроенного демо-корпуса; выберите другое название.",
+        st.error(f"«{plain(args['name'])}» — название встроенного демо-корпуса; выберите другое название.",
                  icon=":material/error:")
         return False
     sample = corpus.texts[0] if len(corpus.texts[0]) <= 300 else corpus.texts[0][:300] + " …"
     st.success(f"Готово к импорту: {display.count(len(corpus), 'запись', 'записи', 'записей')}. "
-               f"Текст первой записи: «{sample}»")
+               f"Текст первой записи: «{plain(sample)}»")
     if args["name"] in catalog.imported():
-        st.warning(f"Корпус «{args['name']}» уже есть — импорт заменит его целиком (старая версия "
+        st.warning(f"Корпус «{plain(args['name'])}» уже есть — импорт заменит его целиком (старая версия "
                    "останется, если импорт не удастся).", icon=":material/sync:")
         if not may_manage():
             st.info("Заменять корпуса могут только администраторы.", icon=":material/lock:")
@@ -166,7 +167,7 @@ try:
     enc = _cache.current_encoder(s, st.session_state[MODEL_KEY])
 except EncoderLoadError as exc:
     enc = None
-    st.warning(f"Покрытие не посчитать: модель не загрузилась ({exc}).")
+    st.warning(f"Покрытие не посчитать: модель не загрузилась ({plain(exc)}).")
 infos = catalog.list()
 shards = cache_state(enc) if enc is not None else ()
 table, coverage_of = [], {}
@@ -183,7 +184,7 @@ for info in infos:
                   "импортирован": display.moment(info.created) if info.created else ""})
     coverage_of[info.name] = cov
     if info.problem:
-        st.error(f"«{info.name}»: {info.problem}")
+        st.error(f"«{plain(info.name)}»: {plain(info.problem)}")
 st.dataframe(pd.DataFrame(table).style.format({"записей": number}), hide_index=True, width="stretch", column_config={
     "покрытие": st.column_config.ProgressColumn(
         f"эмбеддинги ({st.session_state[MODEL_KEY]})", format="percent", min_value=0.0, max_value=1.0,
@@ -194,14 +195,14 @@ for info in infos:
     if info.builtin or info.problem:
         continue
     with st.container(border=True, key=f"data_corpus_{info.name}"):
-        st.markdown(f"**{info.name}** · {KIND_NAMES.get(info.kind, info.kind)} · "
-                    f"{display.count(info.rows, 'запись', 'записи', 'записей')} · {info.source}")
+        st.markdown(f"**{plain(info.name)}** · {plain(KIND_NAMES.get(info.kind, info.kind))} · "
+                    f"{display.count(info.rows, 'запись', 'записи', 'записей')} · {plain(info.source)}")
         done = (coverage_of.get(info.name) or 0) >= 1
         with st.container(horizontal=True):   # buttons as wide as their labels, never cut off
             embed = enc is not None and st.button(
                 "Посчитать эмбеддинги", key=f"data_embed_{info.name}", icon=":material/memory:",
                 disabled=done or hasattr(enc, "vectors_for"),
-                help=f"Все эмбеддинги уже в кэше для {st.session_state[MODEL_KEY]}." if done else
+                help=f"Все эмбеддинги уже в кэше для {plain(st.session_state[MODEL_KEY])}." if done else
                      "Посчитать недостающие эмбеддинги для модели из боковой панели (только новые тексты).")
             refresh = info.meta.get("sql") and st.button(
                 "Обновить из БД", key=f"data_refresh_{info.name}", icon=":material/sync:",
@@ -212,19 +213,19 @@ for info in infos:
         if embed:
             bar = st.progress(0.0, text="Считаем эмбеддинги…")
             catalog.embed(info.name, enc, progress=lambda d, t: bar.progress(
-                d / max(t, 1), text=f"Считаем эмбеддинги «{info.name}»: {d} из {t}"))
-            flash(f"Эмбеддинги «{info.name}» посчитаны и сохранены в кэш.")
+                d / max(t, 1), text=f"Считаем эмбеддинги «{plain(info.name)}»: {d} из {t}"))
+            flash(f"Эмбеддинги «{plain(info.name)}» посчитаны и сохранены в кэш.")
         if refresh:
             try:
                 new = database.refresh(info.name, catalog, url=pg_url)
             except (CorpusError, database.DatabaseError) as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
-                flash(f"«{info.name}» обновлён из базы: {display.count(new.rows, 'запись', 'записи', 'записей')}. Эмбеддинги посчитаются "
+                flash(f"«{plain(info.name)}» обновлён из базы: {display.count(new.rows, 'запись', 'записи', 'записей')}. Эмбеддинги посчитаются "
                       "только для новых и изменённых.")
         if remove:
             catalog.remove(info.name)
-            flash(f"Корпус «{info.name}» удалён. Оценки в разметке сохранены.")
+            flash(f"Корпус «{plain(info.name)}» удалён. Оценки в разметке сохранены.")
 
 # -- import a file -------------------------------------------------------------------------
 def file_section() -> None:
@@ -241,10 +242,10 @@ def file_section() -> None:
     try:
         frame = read_upload(upload)
     except CorpusError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(exc), icon=":material/error:")
         return
-    st.caption(f"{upload.name}: {display.count(len(frame), 'строка', 'строки', 'строк')}, столбцы "
-               f"{', '.join(f'`{c}`' for c in frame.columns)}. Первые 20:")
+    st.caption(f"{plain(upload.name)}: {display.count(len(frame), 'строка', 'строки', 'строк')}, столбцы "
+               f"{plain(', '.join(map(str, frame.columns)), one_line=True)}. Первые 20:")
     st.dataframe(frame.head(20), hide_index=True)
     name = suggest_name(upload.name)
     args = column_widgets(list(frame.columns), FILE_FORM,
@@ -255,10 +256,10 @@ def file_section() -> None:
         try:
             info = catalog.import_table(frame, source=upload.name, **args)
         except CorpusError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             st.session_state[UPLOADS] += 1
-            flash(f"Корпус «{info.name}» импортирован: {display.count(info.rows, 'запись', 'записи', 'записей')}.")
+            flash(f"Корпус «{plain(info.name)}» импортирован: {display.count(info.rows, 'запись', 'записи', 'записей')}.")
 
 
 file_section()
@@ -278,7 +279,7 @@ if st.button("Выполнить", key="data_sql_run", icon=":material/play_arro
         st.session_state["data_sql_result"] = (sql, database.fetch_frame(pg_url, sql))
     except database.DatabaseError as exc:
         st.session_state.pop("data_sql_result", None)
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(exc), icon=":material/error:")
 result = st.session_state.get("data_sql_result")
 if result is None or result[0] != sql:
     st.stop()
@@ -292,7 +293,7 @@ if st.button("Импортировать из БД", type="primary", key="data_s
     try:
         info = database.import_query(catalog, pg_url, sql, frame=frame, **args)
     except (CorpusError, database.DatabaseError) as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
     else:
         st.session_state.pop("data_sql_result", None)
-        flash(f"Корпус «{info.name}» импортирован из базы: {display.count(info.rows, 'запись', 'записи', 'записей')}.")
+        flash(f"Корпус «{plain(info.name)}» импортирован из базы: {display.count(info.rows, 'запись', 'записи', 'записей')}.")

@@ -18,8 +18,9 @@ _grading.show_feedback()
 
 read = _cache.labels(s)
 for bad in read.skipped:
-    st.warning(f"Строка {bad.line_no} файла {s.labels_path} повреждена и пропущена ({bad.reason}): "
-               f"`{bad.text_excerpt[:80]}`. Остальные оценки загружены, новые дописываются как обычно.")
+    st.warning(f"Строка {bad.line_no} файла {display.plain(s.labels_path)} повреждена и пропущена "
+               f"({display.plain(bad.reason)}): «{display.plain(bad.text_excerpt[:80], one_line=True)}». "
+               "Остальные оценки загружены, новые дописываются как обычно.")
 if read.frame.empty:
     st.info("Оценок пока нет. Откройте «Поиск», найдите что-нибудь и оцените результаты — они появятся здесь.")
     st.stop()
@@ -102,7 +103,7 @@ if health:
 def _undo(picked: tuple) -> None:
     """Undo the named label and nothing else, whatever the table shows now."""
     restored = store.undo(*picked)
-    name = display.snippet(doc_name(picked[1], picked[3]), 60)
+    name = display.plain(display.snippet(doc_name(picked[1], picked[3]), 60))
     if restored is None:
         st.session_state[_grading.FLASH] = f"Нечего отменять у «{name}»."
     elif restored.grade is None:
@@ -117,7 +118,8 @@ if picked:
     p_who, p_corpus, p_query, p_doc = picked
     name = doc_name(p_corpus, p_doc)
     st.subheader("История оценки")
-    st.markdown(f"«{p_query}» → **{name}** · {p_corpus}")
+    st.markdown(f"«{display.plain(p_query, one_line=True)}» → **{display.plain(name, one_line=True)}** · "
+                f"{display.plain(p_corpus)}")
     hist = store.history(p_corpus, p_query, p_doc)
     st.dataframe(readable(hist), hide_index=True, column_config=TABLE_CONFIG, key="labels_history")
     if p_who == annotator():
@@ -126,5 +128,5 @@ if picked:
         now = display.grade_label(current["grade"].iloc[0]) if len(current) else "оценка снята"
         st.caption(f"Ваша оценка сейчас: {now}. Отмена вернёт вашу предыдущую оценку (или снимет эту, если она "
                    "первая); повторная отмена вернёт эту.")
-        st.button(f"Отменить мою последнюю оценку «{display.snippet(name, 50)}»", key="labels_undo",
+        st.button(f"Отменить мою последнюю оценку «{display.plain(display.snippet(name, 50))}»", key="labels_undo",
                   on_click=_undo, args=(picked,), icon=":material/undo:")

@@ -87,7 +87,7 @@ else:
     rows = row.selection.rows if row else []
     if rows:
         position = picked[rows[0]]
-        st.markdown(f"**Соседи «{table['name'].iloc[rows[0]]}»**")
+        st.markdown(f"**Соседи «{display.plain(table['name'].iloc[rows[0]], one_line=True)}»**")
         nbrs = search_vector(ci, ci.vectors[position], 10, exclude=position)
         shown = nbrs[[c for c in ("rank", "score", "category") if c in nbrs]].copy()
         shown.insert(2, "name", display.record_titles(corpus.kind, nbrs).to_numpy())

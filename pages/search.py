@@ -15,14 +15,15 @@ st.title("Поиск")
 _grading.show_feedback()
 # with nothing found, try the bundled memes anyway: loading them says which file is missing
 corpora = _cache.corpora_of_kind(s, "memes", "posts", "generic") or {"memes": "memes"}
-corpus_name = st.segmented_control("Корпус", list(corpora), format_func=lambda n: LABELS.get(n, corpora[n]),
+corpus_name = st.segmented_control("Корпус", list(corpora),
+                                   format_func=lambda n: LABELS.get(n) or display.plain(corpora[n], one_line=True),
                                    default="memes" if "memes" in corpora else next(iter(corpora)), required=True,
                                    key="search_corpus")
 corpus, enc = corpus_and_encoder(corpus_name)
 if enc.notice:
     st.info(enc.notice)
 for note in corpus.notes:
-    st.warning(note)
+    st.warning(display.plain(note))
 
 with st.form("search_form", border=False):
     query_text = st.text_input("Ситуация", key="search_query",
@@ -52,10 +53,10 @@ if not request or request["corpus"] != corpus_name:
 try:
     query, note = prepare_query(request["query"])
 except QueryError as exc:
-    st.warning(str(exc))
+    st.warning(display.plain(str(exc)))
     st.stop()
 if note:
-    st.caption(f":material/content_cut: {note}")
+    st.caption(f":material/content_cut: {display.plain(note)}")
 
 results = search_vector(ci, _cache.query_vector(enc.id, query, _encoder=enc), request["k"], request["filters"])
 if results.empty:
@@ -69,7 +70,7 @@ grades = _grading.current_grades(corpus.name, query)
 model = st.session_state[MODEL_KEY]
 done = sum(1 for d in results["id"] if (grades.get(d) or {}).get("mine") is not None)
 st.caption(f"{display.count(len(results), 'результат', 'результата', 'результатов')} · вы оценили {done} "
-           f"из {len(results)} · модель {model} · "
+           f"из {len(results)} · модель {display.plain(model, one_line=True)} · "
            "клавиши 2 / 1 / 0 / X оценивают первый неоценённый результат")
 cursor = next((i for i, d in enumerate(results["id"]) if (grades.get(d) or {}).get("mine") is None), None)
 
@@ -77,18 +78,19 @@ for i, row in results.iterrows():
     with st.container(border=True, key=f"result_{i}"):
         head = {"memes": row.get("header"), "posts": row.get("channel_title") or row.get("channel_id")}.get(
             corpus.kind) or row["id"]
-        st.markdown(f"**#{row['rank']}** · `{display.decimal(row['score'])}` · **{head}**"
+        # corpus text is shown as written (display.plain): no images, links, HTML or headings of its own
+        st.markdown(f"**#{row['rank']}** · `{display.decimal(row['score'])}` · **{display.plain(head, one_line=True)}**"
                     + (" · :blue-badge[следующий]" if i == cursor else ""))
         if corpus.kind == "memes":
-            st.write(row["meaning"])
-            if row.get("link"):
-                st.markdown(f"[{row['link']}]({row['link']})")
+            st.markdown(display.plain(row["meaning"]))
+            if row.get("link"):   # a link only when it is http(s); anything else as text
+                st.markdown(display.link_markdown(row["link"]))
         else:
             text = row["text"]
-            st.write(text if len(text) <= 600 else text[:600].rsplit(" ", 1)[0] + " …")
+            st.markdown(display.plain(text if len(text) <= 600 else text[:600].rsplit(" ", 1)[0] + " …"))
             published = row.get("published_at", "")
             meta = [row.get("category", ""), display.moment(published) if published else ""]
             if any(meta):   # the id is not shown: the header already falls back to it
-                st.caption(" · ".join(m for m in meta if m))
+                st.caption(display.plain(" · ".join(m for m in meta if m)))
         _grading.grade_row(corpus=corpus.name, query=query, doc_id=row["id"], rank=int(row["rank"]),
                            model=model, state=grades.get(row["id"]), key=f"{i}", keyboard=i == cursor)

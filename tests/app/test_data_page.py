@@ -9,6 +9,7 @@ from core.config import Settings
 from core.encoders import default_encoder
 from tests.app.test_pages import set_annotator, start
 from tests.conftest import ROOT
+from tests.hostile import read
 from tests.unit.test_database import execute, pg_url, postgres_server  # noqa: F401  (fixtures)
 
 PAGE = "pages/data.py"
@@ -30,7 +31,8 @@ def catalog() -> Catalog:
 
 
 def errors(at: AppTest) -> str:
-    return " | ".join(e.value for e in at.error)
+    """The error boxes as read (messages quote file names and ids, escaped with display.plain)."""
+    return " | ".join(read(e.value) for e in at.error)
 
 
 def upload(at: AppTest, name: str = "ads.csv", content: bytes = ADS) -> AppTest:

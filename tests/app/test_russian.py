@@ -22,6 +22,7 @@ from core.labels import Label, LabelStore
 from core.registry import load_registry
 from tests.app.test_pages import ROOT, search, set_annotator, start
 from tests.conftest import DEMO
+from tests.hostile import read
 
 # Names that stay as they are in a Russian interface: metric names, model families and formats,
 # the configuration letters, the app's own name. Model ids and corpus ids are added below.
@@ -70,6 +71,7 @@ def allowed() -> frozenset[str]:
 
 def english_words(text: str, extra: frozenset[str] = frozenset()) -> list[str]:
     """Latin words in a text that are neither allowed, nor in `extra`, nor demo data."""
+    text = read(text)   # as the reader sees it: display.plain's escapes resolved
     for pattern in TECHNICAL:
         text = re.sub(pattern, " ", text)
     out = []
