@@ -33,7 +33,8 @@ def model_slug(model_id: str) -> str:
 
 class EmbeddingCache:
     def __init__(self, root: str | Path, model_id: str) -> None:
-        self.folder = Path(root) / "embeddings" / model_slug(model_id)
+        self.root = Path(root)   # other per-model files (ANN indexes) live beside the embeddings
+        self.folder = self.root / "embeddings" / model_slug(model_id)
         self.model_id = model_id
         self._index: dict[bytes, int] | None = None
         self._vectors: np.ndarray | None = None

@@ -149,9 +149,30 @@ def _run(args, settings: Settings, catalog: Catalog) -> int:
         t = time.perf_counter()
         vectors = catalog.embed(args.name, encoder, progress=lambda d, n: print(f"\r{d}/{n}", end="", flush=True))
         print(f"\n{args.name}: {len(vectors):,} vectors under {encoder.id} in {time.perf_counter() - t:.1f} s")
+        if len(vectors) >= settings.ann.min_vectors:   # the app will search an ANN index: build it here, once
+            del vectors
+            _build_ann_index(settings, catalog, args.name, encoder)
     elif args.command == "vectors":
         return _vectors(args, settings)
     return 0
+
+
+def _build_ann_index(settings: Settings, catalog, name: str, encoder) -> None:
+    """The ANN index the app loads for this corpus, its recall@10 measured on the labelled queries."""
+    from core import display
+    from core.cache import EmbeddingCache
+    from core.catalog import cache_id
+    from core.labels import open_label_store
+    from core.search import build_corpus_index
+    labels = open_label_store(settings).read().frame
+    queries = list(labels.loc[labels["corpus"] == name, "query"].unique())
+    t = time.perf_counter()
+    ci = build_corpus_index(catalog.load(name), encoder, EmbeddingCache(settings.cache_dir, cache_id(encoder)),
+                            ann=settings.ann, queries=queries)
+    m = ci.index.meta
+    on = "запросах из разметки и примерах" if m["recall_query_source"] == "queries" else "документах корпуса"
+    print(f"{name}: приближённый индекс {m['recipe']} ({m['knob']} {m[m['knob']]}), recall@10 "
+          f"{display.decimal(m['recall@10'], 3)} на {m['recall_queries']} {on}, {time.perf_counter() - t:.1f} с")
 
 
 def _vectors(args, settings: Settings) -> int:

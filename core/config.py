@@ -3,10 +3,26 @@ so tests, CI and several deployments never share state by accident."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class AnnConfig:
+    """When search becomes approximate, and how (core.ann). Env: VECSCOPE_ANN_MIN, VECSCOPE_ANN,
+    VECSCOPE_ANN_RECALL."""
+    min_vectors: int = 200_000   # a corpus this large or larger gets an ANN index; below: exact search
+    kind: str = "ivf-sq8"        # ivf-sq8 | ivf-pq (least memory) | hnsw
+    target_recall: float = 0.97  # search width is tuned at build time until recall@10 reaches this
+
+    @classmethod
+    def from_env(cls) -> "AnnConfig":
+        env = os.environ
+        return cls(min_vectors=int(env.get("VECSCOPE_ANN_MIN") or cls.min_vectors),
+                   kind=env.get("VECSCOPE_ANN") or cls.kind,
+                   target_recall=float(env.get("VECSCOPE_ANN_RECALL") or cls.target_recall))
 
 
 @dataclass(frozen=True)
@@ -19,6 +35,7 @@ class Settings:
     imports_dir: Path    # corpora imported from files or a database
     user_models_yaml: Path | None = None   # models users trained or registered [<models_dir>/../models.yaml]
     labels_url: str = ""  # a postgresql:// URL: labels live in that database instead (core.labels_pg)
+    ann: AnnConfig = field(default_factory=AnnConfig)   # approximate search past ann.min_vectors
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -37,6 +54,7 @@ class Settings:
             imports_dir=path("VECSCOPE_IMPORTS_DIR", var / "imports"),
             user_models_yaml=path("VECSCOPE_USER_MODELS_YAML", var / "models.yaml"),
             labels_url=url,
+            ann=AnnConfig.from_env(),
         )
 
     @property

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from core import display
 from core.cache import EmbeddingCache, embed_cached
+from core.config import AnnConfig
 from core.corpora import Corpus
 from core.encoders import Encoder, l2_normalise
-from core.index import FlatIndex
+from core.index import FlatIndex, VectorIndex
 
 MAX_QUERY_CHARS = 1000   # e5 reads 512 tokens; a situation description never needs more
 
@@ -21,21 +23,64 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True)
 class CorpusIndex:
-    """A corpus, its vectors under one model, and the faiss index over them."""
+    """A corpus, its vectors under one model, and the index over them: exact (FlatIndex,
+    float32 vectors) below AnnConfig.min_vectors, approximate (core.ann.AnnIndex, float16
+    vectors memory-mapped from its folder) from there up."""
     corpus: Corpus
     model_id: str
     vectors: np.ndarray
-    index: FlatIndex
+    index: VectorIndex
 
 
 def build_corpus_index(corpus: Corpus, encoder: Encoder, cache: EmbeddingCache,
-                       progress: Callable[[int, int], None] | None = None) -> CorpusIndex:
-    if hasattr(encoder, "vectors_for"):   # precomputed embeddings: looked up by id, nothing to embed
-        vectors = encoder.vectors_for(corpus)
-    else:
-        vectors = embed_cached(encoder, corpus.texts, cache, "passage", progress=progress)
+                       progress: Callable[[int, int], None] | None = None, ann: AnnConfig | None = None,
+                       queries: Sequence[str] | None = None) -> CorpusIndex:
+    """The corpus's index under the encoder. From `ann.min_vectors` rows up (AnnConfig.from_env()
+    when not given) an ANN index saved beside the embedding cache is loaded, or built once and
+    saved; its recall@10 is measured on `queries` (e.g. the labelled queries), else on the
+    corpus's example queries, else on sampled documents."""
+    ann = ann or AnnConfig.from_env()
+    if len(corpus) >= ann.min_vectors:
+        return _ann_corpus_index(corpus, encoder, cache, progress, ann, queries)
+    vectors = _vectors(corpus, encoder, cache, progress)
     vectors.setflags(write=False)   # shared by every session: nobody may mutate it
     return CorpusIndex(corpus, encoder.id, vectors, FlatIndex(vectors))
+
+
+def ann_ready(corpus: Corpus, cache: EmbeddingCache, ann: AnnConfig | None = None) -> bool:
+    """True when build_corpus_index will load a saved ANN index (nothing to embed or build)."""
+    from core.ann import META, index_folder
+    ann = ann or AnnConfig.from_env()
+    return len(corpus) >= ann.min_vectors and (
+        index_folder(cache.root, cache.model_id, corpus.content_hash, ann) / META).exists()
+
+
+def _vectors(corpus: Corpus, encoder: Encoder, cache: EmbeddingCache, progress) -> np.ndarray:
+    if hasattr(encoder, "vectors_for"):   # precomputed embeddings: looked up by id, nothing to embed
+        return encoder.vectors_for(corpus)
+    return embed_cached(encoder, corpus.texts, cache, "passage", progress=progress)
+
+
+def _ann_corpus_index(corpus, encoder, cache, progress, ann, queries) -> CorpusIndex:
+    from core.ann import RECALL_QUERIES, build_ann, index_folder, load_ann
+    folder = index_folder(cache.root, cache.model_id, corpus.content_hash, ann)
+    index = load_ann(folder)
+    if index is None:
+        vectors = _vectors(corpus, encoder, cache, progress)
+        texts = list(dict.fromkeys(t for t in (queries or example_queries(corpus)) if t.strip()))[:RECALL_QUERIES]
+        qvecs, source = None, ""
+        if texts and not hasattr(encoder, "vectors_for"):
+            qvecs, source = l2_normalise(encoder.encode(texts, "query")), "queries"
+        index = build_ann(vectors, ann, folder, queries=qvecs, query_source=source)
+        del vectors
+    return CorpusIndex(corpus, encoder.id, index.vectors, index)
+
+
+def example_queries(corpus: Corpus) -> list[str]:
+    """Real user queries a corpus carries (memes: the `examples` column, `|`-separated)."""
+    if "examples" not in corpus.frame:
+        return []
+    return [q.strip() for cell in corpus.frame["examples"] for q in str(cell).split("|") if q.strip()]
 
 
 def prepare_query(text: str | None) -> tuple[str, str]:
@@ -75,9 +120,29 @@ def search_vector(ci: CorpusIndex, qvec: np.ndarray, k: int, filters: dict | Non
         subset = np.setdiff1d(np.arange(len(ci.corpus)) if subset is None else subset, [exclude])
     if subset is not None and len(subset) == 0:
         return _results(ci, np.zeros(0), np.zeros(0, np.int64))
-    scores, positions = ci.index.search(qvec.reshape(1, -1), k, subset)
-    keep = positions[0] >= 0
-    return _results(ci, scores[0][keep], positions[0][keep])
+    hits = ci.index.query(qvec.reshape(1, -1), k, subset)
+    keep = hits.positions[0] >= 0
+    rows = _results(ci, hits.scores[0][keep], hits.positions[0][keep])
+    rows.attrs["search"] = {"approximate": ci.index.approximate and not hits.exact, "k": int(k),
+                            "recall": ci.index.meta.get("recall@10"), "overfetch": hits.overfetch,
+                            "filtered": subset is not None}
+    return rows
+
+
+def search_note(results: pd.DataFrame) -> str:
+    """What the Search page says next to approximate results: "приближённый поиск, recall@10 0,98",
+    and, when a filter made the search widen, by how much (and how many rows it found)."""
+    info = results.attrs.get("search") or {}
+    if not info.get("approximate"):
+        return ""
+    parts = ["приближённый поиск"]
+    if info.get("recall") is not None:
+        parts.append(f"recall@10 {display.decimal(info['recall'], 2)}")
+    factor, short = info.get("overfetch", 1), len(results) < info.get("k", 0)
+    if info.get("filtered") and (factor > 1 or short):
+        widened = f"фильтр: поиск расширен в {factor} {display.plural(factor, 'раз', 'раза', 'раз')}"
+        parts.append(widened + (f", найдено {len(results)} из {info['k']}" if short else ""))
+    return ", ".join(parts)
 
 
 def search(ci: CorpusIndex, encoder: Encoder, query: str, k: int = 10,

@@ -18,7 +18,7 @@ from core.encoders import Encoder, l2_normalise
 from core.evaluate import passage_id
 from core.catalog import Catalog
 from core.labels import LabelStore, open_label_store
-from core.search import CorpusIndex, build_corpus_index
+from core.search import CorpusIndex, ann_ready, build_corpus_index
 
 
 def mtime(path: str | Path) -> str:
@@ -91,9 +91,9 @@ def _embedded() -> set:
     return set()
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _corpus_index(cache_dir: str, model_id: str, corpus_hash: str, _corpus, _encoder) -> CorpusIndex:
-    return build_corpus_index(_corpus, _encoder, EmbeddingCache(cache_dir, model_id))
+@st.cache_resource(show_spinner="Готовим поисковый индекс…", max_entries=16)
+def _corpus_index(cache_dir: str, model_id: str, corpus_hash: str, ann: str, _corpus, _encoder, _ann) -> CorpusIndex:
+    return build_corpus_index(_corpus, _encoder, EmbeddingCache(cache_dir, model_id), ann=_ann)
 
 
 def corpus_index(s: Settings, corpus_: corpora.Corpus, enc: Encoder) -> CorpusIndex:
@@ -101,8 +101,9 @@ def corpus_index(s: Settings, corpus_: corpora.Corpus, enc: Encoder) -> CorpusIn
     a progress bar (first start); afterwards everything comes from the disk cache."""
     # an adapter shares its base model's passage vectors: one cache, nothing re-embedded
     key = (str(s.cache_dir), passage_id(enc), corpus_.content_hash)
-    if key not in _embedded() and not hasattr(enc, "vectors_for"):   # precomputed: nothing to embed
-        cache = EmbeddingCache(s.cache_dir, key[1])
+    cache = EmbeddingCache(s.cache_dir, key[1])
+    # precomputed vectors, or a saved ANN index (its float16 vectors): nothing to embed or check
+    if key not in _embedded() and not hasattr(enc, "vectors_for") and not ann_ready(corpus_, cache, s.ann):
         missing = count_missing(cache, corpus_.texts)
         if missing:
             bar = st.progress(0.0, text=f"Считаем эмбеддинги «{corpus_.name}»: 0 из {missing} (один раз, потом "
@@ -116,8 +117,8 @@ def corpus_index(s: Settings, corpus_: corpora.Corpus, enc: Encoder) -> CorpusIn
                                                         f"{eta} (один раз, потом из кэша)")
             embed_cached(enc, corpus_.texts, cache, batch_size=16, progress=show)
             bar.empty()
-        _embedded().add(key)
-    return _corpus_index(*key, _corpus=corpus_, _encoder=enc)
+    _embedded().add(key)
+    return _corpus_index(*key, repr(s.ann), _corpus=corpus_, _encoder=enc, _ann=s.ann)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)

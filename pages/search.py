@@ -2,7 +2,7 @@
 import streamlit as st
 
 from core import display
-from core.search import QueryError, prepare_query, search_vector
+from core.search import QueryError, prepare_query, search_note, search_vector
 from pages import _cache, _grading
 from pages._state import MODEL_KEY, annotator, corpus_and_encoder, require_frame, settings
 
@@ -72,6 +72,8 @@ done = sum(1 for d in results["id"] if (grades.get(d) or {}).get("mine") is not 
 st.caption(f"{display.count(len(results), 'результат', 'результата', 'результатов')} · вы оценили {done} "
            f"из {len(results)} · модель {display.plain(model, one_line=True)} · "
            "клавиши 2 / 1 / 0 / X оценивают первый неоценённый результат")
+if approx := search_note(results):   # past VECSCOPE_ANN_MIN vectors: ANN, with its measured recall
+    st.caption(f":material/speed: {approx}")
 cursor = next((i for i, d in enumerate(results["id"]) if (grades.get(d) or {}).get("mine") is None), None)
 
 for i, row in results.iterrows():
