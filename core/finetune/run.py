@@ -22,7 +22,7 @@ METHODS = {
 }
 # Seconds per training pair per epoch on this project's 2-core CPU machine (bench/finetune.py),
 # plus the held-out evaluation; a GPU is much faster. Used only to tell the user what to expect.
-SECONDS_PER_PAIR = {"full": 0.55, "light": 0.30, "st": 0.55, "adapter": 0.002}
+SECONDS_PER_PAIR = {"full": 0.30, "light": 0.21, "st": 0.30, "adapter": 0.002}
 
 
 @dataclass
