@@ -249,3 +249,13 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
             value = row[i]
             cols[name].append(value if name in ("grade", "rank") else _load_text(value))
     return typed_frame(cols)
+
+
+def create_sql(table: str = TABLE) -> str:
+    """The table's DDL as plain SQL, for an owner to run once (`python -m core.labels_pg`)."""
+    quote = lambda name: '"' + name.replace('"', '""') + '"'  # noqa: E731
+    return CREATE_SQL.format(table=quote(table), doc_index=quote(f"{table}_doc")).strip() + "\n"
+
+
+if __name__ == "__main__":
+    print(create_sql(), end="")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from core.config import Settings
 from core.labels import Label, LabelError, LabelStore, export_csv, open_label_store
-from core.labels_pg import MARK, PgLabelStore
+from core.labels_pg import MARK, PgLabelStore, create_sql
 from tests.unit.test_database import as_user, postgres_server  # noqa: F401  (the session's server)
 
 WRITER_ROLE = "vecscope_labels_rw"
@@ -186,8 +186,8 @@ def test_a_second_server_sees_new_labels_on_its_next_read(labels_db):
 
 
 def test_a_role_that_may_only_select_and_insert_grades_but_cannot_rewrite_history(labels_db, tmp_path):
-    PgLabelStore(labels_db).read()                                  # the owner creates the table once
     with psycopg.connect(labels_db, autocommit=True) as conn:
+        conn.execute(create_sql())                                  # the owner runs the printed SQL once
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (WRITER_ROLE,)).fetchone():
             conn.execute(f"CREATE ROLE {WRITER_ROLE} LOGIN")
         conn.execute(f"GRANT SELECT, INSERT ON vecscope_labels TO {WRITER_ROLE}")
