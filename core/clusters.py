@@ -34,6 +34,7 @@ import numpy as np
 MIN_CLUSTERS, MAX_CLUSTERS = 4, 20
 SKIP_SINGLETONS_FROM = 2000   # texts; from here word forms seen in one document are skipped
 SEPARATOR = " · "
+LIFT = 3.0          # a name word is at least 3x as common in its cluster as in the rest
 
 # Function words, pronouns, particles, auxiliary and "empty" verbs/adverbs, as lemmas
 # (pymorphy3 normal forms) plus the odd word form it leaves alone.
@@ -215,15 +216,26 @@ def top_terms(texts: Sequence[str], labels: Sequence[int], top_n: int = 3) -> di
     for counts in per_cluster.values():
         overall.update(counts)
     avg_words = sum(overall.values()) / max(len(per_cluster), 1)
+    n_docs = len(docs)
     result: dict[int, list[tuple[str, float]]] = {}
     for lab, counts in per_cluster.items():
         # a name word should be shared by several documents, when the cluster has several
         floor = 2 if sizes[lab] >= 4 else 1
-        scored = [(term, (c / sizes[lab]) * math.log(1 + avg_words / overall[term]))
-                  for term, c in counts.items() if c >= floor]
+        rest = max(n_docs - sizes[lab], 1)
+
+        def score(term: str, c: int) -> float:
+            return (c / sizes[lab]) * math.log(1 + avg_words / overall[term])
+
+        def specific(term: str, c: int) -> bool:
+            """Boilerplate ("реклама", "сотрудничество" in every about text) is as common outside
+            the cluster as inside: a name word must be at least LIFT times more common inside."""
+            inside, outside = c / sizes[lab], (overall[term] - c) / rest
+            return inside >= LIFT * outside
+
+        scored = [(t, score(t, c)) for t, c in counts.items() if c >= floor and specific(t, c)]
         if not scored:
-            scored = [(term, (c / sizes[lab]) * math.log(1 + avg_words / overall[term]))
-                      for term, c in counts.items()]
+            scored = [(t, score(t, c)) for t, c in counts.items() if specific(t, c)] or \
+                     [(t, score(t, c)) for t, c in counts.items()]
         scored.sort(key=lambda item: (-item[1], item[0]))
         result[lab] = [(display[term], score) for term, score in scored[:top_n]]
     return result

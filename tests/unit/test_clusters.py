@@ -107,3 +107,13 @@ def test_degenerate_names():
     assert C.cluster_names(["шум шум"], [-1]) == {-1: "без кластера"}
     with pytest.raises(ValueError):
         C.cluster_names(["a"], [0, 1])
+
+
+def test_boilerplate_shared_by_every_cluster_never_names_one():
+    """Channel about-texts end in the same contact line; it is frequent in every cluster, so plain
+    c-TF-IDF ranked it first. It must not name any cluster."""
+    texts, truth = topic_texts()
+    texts = [f"{t} По вопросам рекламы и сотрудничества пишите менеджеру" for t in texts]
+    names = C.cluster_names(texts, truth)
+    words = {w for name in names.values() for w in name.split(C.SEPARATOR)}
+    assert not words & {"реклама", "вопрос", "сотрудничество", "писать", "менеджер"}, names
