@@ -1,7 +1,7 @@
 """Untrusted text through AppTest (issue 15): on every page, whatever Streamlit renders as Markdown
 (markdown, captions, alerts, toasts, button/expander/metric labels, radio and segmented-control
 options, help texts) shows hostile corpus records, queries, ids and file names as text. The
-Chromium test (tests/e2e/test_hostile_text.py) checks what the browser draws and requests."""
+Chromium test (tests/e2e/test_hostile_browser.py) checks what the browser draws and requests."""
 from __future__ import annotations
 
 import csv
