@@ -1,16 +1,10 @@
 """vecscope: the frame. Page config, shared sidebar, navigation; pages do the rest."""
 import streamlit as st
 
-from pages._state import APP_MARKER, gate, sidebar
+from pages._state import APP_MARKER, access_granted, gate, sidebar
 
 # an emoji favicon is drawn in the browser; a ":material/…:" one is fetched from fonts.gstatic.com
 st.set_page_config(page_title="vecscope", page_icon="🔭", layout="wide")
-if not gate():
-    # no page and no navigation until the password is entered
-    st.navigation([st.Page(lambda: None, title="Вход", url_path="login")], position="hidden")
-    st.stop()
-st.session_state[APP_MARKER] = True   # pages redirect here when opened before the frame ran
-
 pages = [
     st.Page("pages/search.py", title="Поиск", icon=":material/search:", default=True),
     st.Page("pages/channels.py", title="Каналы", icon=":material/hub:"),
@@ -19,6 +13,15 @@ pages = [
     st.Page("pages/compare.py", title="Сравнение моделей", icon=":material/compare_arrows:"),
     st.Page("pages/labels.py", title="Разметка", icon=":material/fact_check:"),
 ]
+if not access_granted():
+    # The login form (or the access error) and nothing else, under every page's address: a deep
+    # link (/labels) is not "Page not found" over the form, and opens once the password is in.
+    st.navigation([st.Page(gate, title=p.title, url_path=p.url_path or "search", default=p._default)
+                   for p in pages], position="hidden").run()
+    st.stop()
+gate()                                # keeps the login token in the URL
+st.session_state[APP_MARKER] = True   # pages redirect here when opened before the frame ran
+
 sidebar()
 pg = st.navigation(pages)
 pg.run()

@@ -135,10 +135,12 @@ def test_only_listed_admins_may_remove_when_admins_are_configured(data_env):
     catalog().import_table(ROOT / "data" / "demo" / "memes.csv", "my-memes", "memes")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.secrets["admins"] = ["anna"]
+    at.secrets["admin_password"] = "root!"        # admins alone are refused (test_access_page)
     at.run()
     at.switch_page(PAGE).run()
+    at.sidebar.text_input(key="_admin_password").input("root!").run()
     set_annotator(at, "boris")
-    assert at.button(key="data_remove_my-memes").disabled
+    assert at.button(key="data_remove_my-memes").disabled   # the password, but not a listed name
     set_annotator(at, "anna")
     assert not at.button(key="data_remove_my-memes").disabled
     at.button(key="data_remove_my-memes").click().run()
