@@ -5,6 +5,13 @@ from streamlit.testing.v1 import AppTest
 from core.labels import LabelStore
 from tests.conftest import ROOT
 
+
+def literal(markdown: str) -> str:
+    """What a markdown-escaped string (core.display.plain) reads as on screen."""
+    import re
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
+
+
 PAGES = ["pages/search.py", "pages/channels.py", "pages/map.py", "pages/data.py", "pages/compare.py", "pages/labels.py"]
 
 
@@ -108,7 +115,8 @@ def test_labels_page_reports_a_damaged_line_and_new_labels_still_append(app_env)
 def test_missing_demo_file_names_the_file(app_env, monkeypatch, tmp_path):
     monkeypatch.setenv("VECSCOPE_DATA_DIR", str(tmp_path / "nowhere"))
     at = start()
-    assert any("memes.csv" in e.value and "файл не найден" in e.value for e in at.error)
+    # messages quote file names as plain text (markdown-escaped): read them as a person sees them
+    assert any("memes.csv" in literal(e.value) and "файл не найден" in literal(e.value) for e in at.error)
 
 
 def test_a_configured_password_gates_every_page(app_env):
@@ -178,5 +186,5 @@ def test_a_grade_toast_names_the_document_not_its_id(app_env):
     from core.corpora import load_demo
     from tests.conftest import DEMO
     header = load_demo(DEMO, "memes").frame.set_index("id").loc[doc, "header"]
-    toasts = [t.value for t in at.toast]
+    toasts = [literal(t.value) for t in at.toast]
     assert toasts and header[:40] in toasts[0] and doc not in toasts[0] and "частично" in toasts[0]
