@@ -8,7 +8,7 @@ from core import display
 from core.config import Settings
 from core.corpora import Corpus
 from core.evaluate import SearchConfig, evaluate_configs
-from core.finetune import METHODS, MIN_PAIRS, eval_queries, methods_for, n_examples, plan_finetune, run_finetune
+from core.finetune import METHOD_SHORT, METHODS, MIN_PAIRS, eval_queries, methods_for, n_examples, plan_finetune, run_finetune
 from core.jobs import JobRegistry
 from core.quality import holes
 from pages import _cache
@@ -129,8 +129,9 @@ def train_panel(s: Settings, corpus: Corpus, specs) -> None:
     base = c1.selectbox("Базовая модель", names, index=names.index(default), key="train_base")
     spec = bases[names.index(base)]
     allowed = methods_for(spec)
-    method = c2.segmented_control("Метод", allowed, format_func=METHODS.get, default=allowed[0], required=True,
+    method = c2.segmented_control("Метод", allowed, format_func=METHOD_SHORT.get, default=allowed[0], required=True,
                                   key=f"train_method_{base}")
+    c2.caption(METHODS[method])
     n_ex = n_examples(corpus)
     use_examples = True
     if n_ex:

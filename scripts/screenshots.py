@@ -46,7 +46,7 @@ def main(out: Path) -> None:
         page.get_by_test_id("stSidebarNav").get_by_role("link", name="Сравнение моделей").click()
         wait_for_app(page)
         for view, name in (("Оценка", "compare-eval"), ("Дообучение", "finetune")):
-            page.get_by_role("button", name=view, exact=True).click()
+            page.get_by_test_id("stButtonGroup").get_by_text(view, exact=True).click()
             wait_for_app(page)
             page.wait_for_timeout(1000)
             page.screenshot(path=str(out / f"{name}.png"), full_page=True)

