@@ -118,6 +118,33 @@ def _categories(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     return text.map(code_of).to_numpy(np.int64), order
 
 
+# A name's box in data units, from a ~1100 x 600 px plot and 12 px text (about 7 px a character).
+CHAR_PX, LINE_PX, PLOT_W_PX, PLOT_H_PX = 7.0, 20.0, 1100.0, 600.0
+
+
+def label_spots(medians: np.ndarray, texts: Sequence[str], sizes: Sequence[int], x_span: float,
+                y_span: float) -> list[tuple[float, float]]:
+    """Where each cluster name goes so that no two boxes overlap: the biggest clusters keep
+    their median; a name that would cover an earlier one moves up or down in line steps (the
+    nearest free spot), and the figure then draws an arrow from it to the median."""
+    cw, lh = x_span * CHAR_PX / PLOT_W_PX, y_span * LINE_PX / PLOT_H_PX
+    placed: list[tuple[float, float, float]] = []         # (x, y, half width)
+    spots: list[tuple[float, float]] = [(0.0, 0.0)] * len(texts)
+    for i in sorted(range(len(texts)), key=lambda j: -sizes[j]):
+        x, y = float(medians[i][0]), float(medians[i][1])
+        half = len(texts[i]) * cw / 2 + cw
+
+        def free(yy: float) -> bool:
+            return all(abs(x - px) >= half + ph or abs(yy - py) >= lh for px, py, ph in placed)
+        for step in range(0, 60):
+            yy = y + (step + 1) // 2 * lh * (1 if step % 2 else -1) if step else y
+            if free(yy):
+                break
+        placed.append((x, yy, half))
+        spots[i] = (x, yy)
+    return spots
+
+
 def map_figure(coords: np.ndarray, frame: pd.DataFrame, color_by: str | None = None,
                size_by: str | None = None, hover_cols: Sequence[str] = HOVER_COLUMNS,
                cluster_labels: np.ndarray | None = None, cluster_names: Mapping | None = None,
@@ -205,15 +232,18 @@ def map_figure(coords: np.ndarray, frame: pd.DataFrame, color_by: str | None = N
         if len(labels) != n:
             raise ValueError(f"{len(labels)} cluster labels for {n} points")
         names = dict(cluster_names or {})
-        for lab in np.unique(labels):
-            if lab < 0:
-                continue   # noise has no place to put a name
-            rows = labels == lab
-            text = names.get(int(lab), names.get(str(lab), f"кластер {lab}"))
+        labs = [lab for lab in np.unique(labels) if lab >= 0]        # noise has no place to put a name
+        medians = np.array([np.median(xy[labels == lab], axis=0) for lab in labs]).reshape(-1, 2)
+        texts = [str(names.get(int(lab), names.get(str(lab), f"кластер {lab}"))) for lab in labs]
+        sizes = [int((labels == lab).sum()) for lab in labs]
+        spots = label_spots(medians, texts, sizes, np.ptp(xy[:, 0]) or 1.0, np.ptp(xy[:, 1]) or 1.0)
+        for (mx, my), (lx, ly), text in zip(medians, spots, texts):
+            moved = (lx, ly) != (mx, my)
             annotations.append({
-                "x": float(np.median(xy[rows, 0])), "y": float(np.median(xy[rows, 1])),
-                "text": str(text), "showarrow": False, "font": {"size": 12, "color": "#222222"},
-                "bgcolor": "rgba(255,255,255,0.7)", "borderpad": 2})
+                "x": float(mx), "y": float(my), "text": text, "font": {"size": 12, "color": "#222222"},
+                "bgcolor": "rgba(255,255,255,0.7)", "borderpad": 2, "showarrow": moved,
+                **({"ax": float(lx), "ay": float(ly), "axref": "x", "ayref": "y", "arrowwidth": 1,
+                    "arrowcolor": "#888888"} if moved else {})})
 
     fig.update_layout(
         template="plotly_white", annotations=annotations, hovermode="closest",

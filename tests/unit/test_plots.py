@@ -170,3 +170,25 @@ def test_selected_positions_round_trip(channels):
     assert plots.selected_positions(None) == []
     assert plots.selected_positions({"selection": {"points": []}}) == []
     assert plots.selected_positions({}) == []
+
+
+def test_cluster_names_never_overlap_and_a_moved_name_points_to_its_cluster():
+    from core.plots import CHAR_PX, LINE_PX, PLOT_H_PX, PLOT_W_PX, label_spots
+    # three clusters whose medians nearly coincide in the middle of the map, one far away
+    medians = np.array([[0.0, 0.0], [0.05, 0.02], [-0.04, -0.01], [8.0, 8.0]])
+    texts = ["крипта · биткоин · курс", "рецепт · тесто · мука", "матч · гол · команда", "вдали"]
+    spots = label_spots(medians, texts, [30, 20, 10, 5], 10.0, 10.0)
+    cw, lh = 10.0 * CHAR_PX / PLOT_W_PX, 10.0 * LINE_PX / PLOT_H_PX
+    boxes = [(x, y, len(t) * cw / 2 + cw) for (x, y), t in zip(spots, texts)]
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            (xi, yi, hi), (xj, yj, hj) = boxes[i], boxes[j]
+            assert abs(xi - xj) >= hi + hj or abs(yi - yj) >= lh - 1e-9, (texts[i], texts[j])
+    assert spots[0] == (0.0, 0.0) and spots[3] == (8.0, 8.0)       # the biggest and the lonely stay put
+    xy = np.vstack([np.repeat(medians[:3], 10, axis=0), [[8.0, 8.0]], [[10.0, 10.0]], [[-2.0, -2.0]]])
+    frame = pd.DataFrame({"id": [f"c{i}" for i in range(len(xy))], "category": ["x"] * len(xy)})
+    labels = np.array([0] * 10 + [1] * 10 + [2] * 10 + [3, 3, 3])
+    fig = plots.map_figure(xy, frame, color_by="category", cluster_labels=labels,
+                           cluster_names=dict(enumerate(texts))).to_dict()
+    moved = [a for a in fig["layout"]["annotations"] if a["showarrow"]]
+    assert moved and all(a["axref"] == "x" and (a["ax"], a["ay"]) != (a["x"], a["y"]) for a in moved)
