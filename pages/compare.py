@@ -90,12 +90,13 @@ if view in ("side", "blind"):
     grades = _grading.current_grades(corpus.name, query)
     judged = {d for d, g in grades.items() if g.get("mine") is not None or g.get("others")}
     cover = [judged_share(ids, dict.fromkeys(judged)) for ids in lists]
-    st.caption(f"judged@{k}: A {cover[0]:.0%} · B {cover[1]:.0%} — неоценённые результаты считаются нерелевантными.")
+    st.caption(f"judged@{k}: A {display.percent(cover[0])} · B {display.percent(cover[1])} — неоценённые результаты "
+               "считаются нерелевантными.")
     if view == "side":
         moves = rank_moves(lists[0], lists[1])
         cols = st.columns(2)
         for side, (col, ids) in enumerate(zip(cols, lists)):
-            col.subheader(labels[side])
+            col.subheader(display.plain(labels[side]))    # model names are user-registered: plain text
             with col:
                 for r, doc_id in enumerate(ids, start=1):
                     move = f" `{moves[doc_id]}`" if side == 1 else ""
