@@ -44,20 +44,26 @@ def one_writer(tmp: Path, n: int = 2000) -> float:
     return n / (time.perf_counter() - start)
 
 
-def eight_writers(tmp: Path, procs: int = 8, n: int = 500) -> float:
-    path = tmp / "eight.csv"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    children = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"w{k}", str(n)], env=env,
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for k in range(procs)]
+def race(commands: list[list[str]], env: dict) -> float:
+    """Start the writer processes, wait until each has imported and says it is ready, release
+    them together and return the seconds until the last one is done."""
+    children = [subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                for cmd in commands]
     for c in children:
-        c.stdout.readline()  # wait until every child has imported and is ready
+        c.stdout.readline()
     start = time.perf_counter()
     for c in children:
         c.stdin.write("go\n")
         c.stdin.flush()
     for c in children:
         c.communicate()
-    elapsed = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def eight_writers(tmp: Path, procs: int = 8, n: int = 500) -> float:
+    path = tmp / "eight.csv"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    elapsed = race([[sys.executable, "-c", WRITER, str(path), f"w{k}", str(n)] for k in range(procs)], env)
     got = LabelStore(path).read()
     assert len(got.frame) == procs * n and not got.skipped
     return procs * n / elapsed

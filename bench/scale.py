@@ -300,26 +300,23 @@ def pg_server(folder: Path):
 def pg_writers(url: str, procs: int, n: int) -> float:
     from core.labels_pg import PgLabelStore
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    children = [subprocess.Popen([sys.executable, "-c", PG_WRITER, url, f"w{k}", str(n)], env=env,
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for k in range(procs)]
-    for c in children:
-        c.stdout.readline()
-    start = time.perf_counter()
-    for c in children:
-        c.stdin.write("go\n")
-        c.stdin.flush()
-    for c in children:
-        c.communicate()
-    elapsed = time.perf_counter() - start
+    elapsed = _file_bench().race([[sys.executable, "-c", PG_WRITER, url, f"w{k}", str(n)] for k in range(procs)],
+                                 env)
     got = PgLabelStore(url).read().frame
     assert len(got) == procs * n and got["doc_id"].is_unique
     return procs * n / elapsed
 
 
-def bench_labels(procs: int, n: int) -> None:
+def _file_bench():
+    """bench/labels.py as a module: its file-store measure and its writer race."""
     spec = importlib.util.spec_from_file_location("bench_labels", ROOT / "bench" / "labels.py")
-    file_bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(file_bench)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench_labels(procs: int, n: int) -> None:
+    file_bench = _file_bench()
     with tempfile.TemporaryDirectory() as d:
         file_rate = file_bench.eight_writers(Path(d), procs=procs, n=n)
     folder = Path(tempfile.mkdtemp(prefix="vecscope-bench-pg-"))
