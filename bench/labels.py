@@ -17,11 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.labels import Label, LabelStore  # noqa: E402
+from core.labels.store import Label, LabelStore  # noqa: E402
 
 WRITER = """
 import sys
-from core.labels import Label, LabelStore
+from core.labels.store import Label, LabelStore
 path, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = LabelStore(path)
 print("ready", flush=True)

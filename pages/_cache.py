@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import corpora, display
-from core import registry as reg
-from core.cache import EmbeddingCache, count_missing, embed_cached
+from core import display
 from core.config import Settings
-from core.encoders import Encoder, l2_normalise
-from core.evaluate import passage_id
-from core.catalog import Catalog
-from core.labels import LabelStore, open_label_store
-from core.search import CorpusIndex, ann_ready, build_corpus_index
+from core.corpora import records as corpora
+from core.corpora.catalog import Catalog
+from core.labels.store import LabelStore, open_label_store
+from core.models import registry as reg
+from core.models.encoders import Encoder, l2_normalise
+from core.retrieval.cache import EmbeddingCache, cache_id, count_missing, embed_cached
+from core.retrieval.search import CorpusIndex, ann_ready, build_corpus_index
 
 
 def mtime(path: str | Path) -> str:
@@ -100,7 +100,7 @@ def corpus_index(s: Settings, corpus_: corpora.Corpus, enc: Encoder) -> CorpusIn
     """The index for a corpus under a model. Texts not yet embedded are embedded here with
     a progress bar (first start); afterwards everything comes from the disk cache."""
     # an adapter shares its base model's passage vectors: one cache, nothing re-embedded
-    key = (str(s.cache_dir), passage_id(enc), corpus_.content_hash)
+    key = (str(s.cache_dir), cache_id(enc), corpus_.content_hash)
     cache = EmbeddingCache(s.cache_dir, key[1])
     # precomputed vectors, or a saved ANN index (its float16 vectors): nothing to embed or check
     if key not in _embedded() and not hasattr(enc, "vectors_for") and not ann_ready(corpus_, cache, s.ann):
@@ -143,7 +143,7 @@ def labels_version(s: Settings) -> str:
 
 
 def labels(s: Settings, version: str | None = None):
-    """Every label row (core.labels_base.LabelsRead), re-read only when the store changed."""
+    """Every label row (core.labels.base.LabelsRead), re-read only when the store changed."""
     st_ = store(s)
     return _labels_read(st_.location, version or st_.version(), _store=st_)
 
@@ -167,7 +167,7 @@ def passage_vector(model_id: str, text: str, _encoder: Encoder) -> np.ndarray:
 
 @st.cache_resource(show_spinner="Строим BM25-индекс…", max_entries=8)
 def bm25(corpus_name: str, corpus_hash: str, _corpus):
-    from core.lexical import BM25Index
+    from core.retrieval.lexical import BM25Index
     return BM25Index(_corpus.texts)
 
 

@@ -6,11 +6,20 @@ import streamlit as st
 
 from core import display
 from core.config import Settings
-from core.corpora import Corpus
-from core.evaluate import SearchConfig, evaluate_configs
-from core.finetune import METHOD_SHORT, METHODS, MIN_PAIRS, eval_queries, methods_for, n_examples, plan_finetune, run_finetune
-from core.jobs import JobRegistry
-from core.quality import holes
+from core.corpora.records import Corpus
+from core.evaluation.evaluate import SearchConfig, evaluate_configs
+from core.finetune import (
+    METHOD_SHORT,
+    METHODS,
+    MIN_PAIRS,
+    eval_queries,
+    methods_for,
+    n_examples,
+    plan_finetune,
+    run_finetune,
+)
+from core.jobs.runner import JobRegistry
+from core.labels.quality import holes
 from pages import _cache
 from pages._state import admin_required
 

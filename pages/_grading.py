@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core import display
-from core.labels import Label
+from core.labels.store import Label
 from pages import _cache
 from pages._state import annotator, settings
 

@@ -5,8 +5,14 @@ import pandas as pd
 import streamlit as st
 
 from core import display
-from core.quality import (disagreement_queue, judgements_per_hour, krippendorff_alpha, pairwise_agreement,
-                          quepid_csv, trec_qrels)
+from core.labels.quality import (
+    disagreement_queue,
+    judgements_per_hour,
+    krippendorff_alpha,
+    pairwise_agreement,
+    quepid_csv,
+    trec_qrels,
+)
 
 
 def show(history: pd.DataFrame, latest: pd.DataFrame, doc_name: Callable[[str, str], str]) -> None:

@@ -1,11 +1,11 @@
-"""Streamlit side of core.judging on the Compare page's «Оценка» view: judged@k side by side,
+"""Streamlit side of core.evaluation.judging on the Compare page's «Оценка» view: judged@k side by side,
 the metrics robust to unjudged documents, the verdict the labels support, and the judging queue."""
 from __future__ import annotations
 
 import streamlit as st
 
 from core import display
-from core.judging import EXPLAIN, TARGET, compare, coverage_progress, judging_queue, next_item, summary_frame
+from core.evaluation.judging import EXPLAIN, TARGET, compare, coverage_progress, judging_queue, next_item, summary_frame
 
 
 def _open_blind(query: str) -> None:
@@ -14,7 +14,7 @@ def _open_blind(query: str) -> None:
 
 
 def judging_block(table, qrels, labels) -> None:
-    """table: core.evaluate.EvalTable; qrels: its {query: {doc: grade}}; labels: shown names of A, B."""
+    """table: core.evaluation.evaluate.EvalTable; qrels: its {query: {doc: grade}}; labels: shown names of A, B."""
     if len(table.labels) < 2:
         return
     a, b = table.labels[0], table.labels[1]

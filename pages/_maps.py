@@ -5,11 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from core import display
-from core import projection as proj
-from core.clusters import cluster, cluster_names
 from core.config import Settings
-from core.jobs import Job, JobRegistry
-from core.search import CorpusIndex
+from core.jobs.runner import Job, JobRegistry
+from core.maps import projection as proj
+from core.maps.clusters import cluster, cluster_names
+from core.retrieval.search import CorpusIndex
 
 
 @st.cache_resource(show_spinner=False)

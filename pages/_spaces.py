@@ -1,17 +1,17 @@
-"""Streamlit side of channel spaces (core.channels): the representation and post-processing
+"""Streamlit side of channel spaces (core.retrieval.channels): the representation and post-processing
 controls shared by the Channels and Map pages, the cached spaces, the cached quality table."""
 from __future__ import annotations
 
 import streamlit as st
 
-from core import channel_quality as cq
-from core import postprocess
-from core.channels import REPRESENTATION_NAMES, REPRESENTATIONS, ChannelSpace, SpaceSpec, build_space
 from core.config import Settings
-from core.corpora import CHANNEL_PARTS, Corpus, CorpusError
-from core.encoders import Encoder, l2_normalise
-from core.evaluate import passage_id
+from core.corpora.records import CHANNEL_PARTS, Corpus, CorpusError
+from core.evaluation import channel_quality as cq
 from core.finetune.data import label_grades
+from core.models.encoders import Encoder, l2_normalise
+from core.retrieval import postprocess
+from core.retrieval.cache import cache_id
+from core.retrieval.channels import REPRESENTATION_NAMES, REPRESENTATIONS, ChannelSpace, SpaceSpec, build_space
 from pages import _cache
 
 DEFAULT = SpaceSpec()                   # chosen by bench/channels.py: see the quality table
@@ -70,7 +70,7 @@ def space(s: Settings, channels: Corpus, enc: Encoder, spec: SpaceSpec, posts: C
     """The channel space for this corpus, model and spec, built once and shared (read-only)."""
     text_ci = _cache.corpus_index(s, channels, enc)
     post_ci = _cache.corpus_index(s, posts, enc) if posts is not None else None
-    return _space(str(s.cache_dir), passage_id(enc), channels.content_hash,
+    return _space(str(s.cache_dir), cache_id(enc), channels.content_hash,
                   posts.content_hash if posts is not None else "-", spec, _channels=channels,
                   _text_vectors=text_ci.vectors, _posts=posts,
                   _post_vectors=post_ci.vectors if post_ci is not None else None)

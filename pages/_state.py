@@ -219,8 +219,8 @@ def _name_in_url() -> None:
 
 def corpus_and_encoder(name: str):
     """The corpus and the sidebar's model, or an error box that says what to fix and a stopped page."""
-    from core.corpora import CorpusError
-    from core.encoders import EncoderLoadError
+    from core.corpora.records import CorpusError
+    from core.models.encoders import EncoderLoadError
     s = settings()
     try:
         return _cache.corpus(s, name), _cache.current_encoder(s, st.session_state[MODEL_KEY])

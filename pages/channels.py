@@ -2,12 +2,13 @@
 import pandas as pd
 import streamlit as st
 
-from core import channel_quality, display
-from core.channel_labels import channel_query, post_query
-from core.channels import neighbours
-from core.corpora import CHANNEL_PARTS, CorpusError
-from core.encoders import EncoderLoadError
-from core.search import list_changes, prepare_query, QueryError
+from core import display
+from core.corpora.records import CHANNEL_PARTS, CorpusError
+from core.evaluation import channel_quality
+from core.labels.channel_labels import channel_query, post_query
+from core.models.encoders import EncoderLoadError
+from core.retrieval.channels import neighbours
+from core.retrieval.search import QueryError, list_changes, prepare_query
 from pages import _cache, _grading, _spaces
 from pages._state import MODEL_KEY, annotator, require_frame, settings
 

@@ -1,12 +1,12 @@
 """Compare two search configurations: side by side, blind, the eval table, and fine-tuning."""
 import streamlit as st
 
-from core.compare import blind_pool, judged_share, rank_moves
 from core import display
-from core.corpora import CorpusError
-from core.encoders import EncoderLoadError
-from core.evaluate import MODES, SearchConfig, run_config
-from core.search import QueryError, prepare_query
+from core.corpora.records import CorpusError
+from core.evaluation.compare import blind_pool, judged_share, rank_moves
+from core.evaluation.evaluate import MODES, SearchConfig, run_config
+from core.models.encoders import EncoderLoadError
+from core.retrieval.search import QueryError, prepare_query
 from pages import _cache, _finetune, _grading
 from pages._state import MODEL_KEY, annotator, require_frame, settings
 

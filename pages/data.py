@@ -7,12 +7,21 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import database, display
-from core.cache import EmbeddingCache
-from core.catalog import (KINDS, OPTIONAL, Catalog, cache_id, can_manage, guess_kind, prepare_import,
-                          remaining_columns, suggest_name)
-from core.corpora import MAX_FILE_BYTES, REQUIRED, CorpusError
-from core.encoders import EncoderLoadError
+from core import display
+from core.corpora import database
+from core.corpora.catalog import (
+    KINDS,
+    OPTIONAL,
+    Catalog,
+    can_manage,
+    guess_kind,
+    prepare_import,
+    remaining_columns,
+    suggest_name,
+)
+from core.corpora.records import MAX_FILE_BYTES, REQUIRED, CorpusError
+from core.models.encoders import EncoderLoadError
+from core.retrieval.cache import EmbeddingCache, cache_id, corpus_coverage, embed_catalog_corpus
 from pages import _cache
 from pages._state import MODEL_KEY, annotator, is_admin, require_frame, settings
 
@@ -68,7 +77,7 @@ def flash(message: str) -> None:
 @st.cache_data(show_spinner=False, max_entries=256)
 def coverage(where: tuple[str, str], name: str, version: str, model_id: str, shards: tuple[str, ...],
              _encoder) -> float:
-    return catalog.coverage(name, _encoder)
+    return corpus_coverage(catalog, name, _encoder)
 
 
 def cache_state(enc) -> tuple[str, ...]:
@@ -212,7 +221,7 @@ for info in infos:
                                help=None if may_manage() else "Удалять корпуса могут только администраторы.")
         if embed:
             bar = st.progress(0.0, text="Считаем эмбеддинги…")
-            catalog.embed(info.name, enc, progress=lambda d, t: bar.progress(
+            embed_catalog_corpus(catalog, info.name, enc, progress=lambda d, t: bar.progress(
                 d / max(t, 1), text=f"Считаем эмбеддинги «{plain(info.name)}»: {d} из {t}"))
             flash(f"Эмбеддинги «{plain(info.name)}» посчитаны и сохранены в кэш.")
         if refresh:

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core import display
-from core.labels import GRADES, export_csv
+from core.labels.store import GRADES, export_csv
 from pages import _cache, _grading, _health
 from pages._state import annotator, require_frame, settings
 

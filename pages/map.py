@@ -3,8 +3,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import display, plots
-from core.search import search_vector
+from core import display
+from core.maps import plots
+from core.retrieval.search import search_vector
 from pages import _cache, _maps, _spaces
 from pages._state import corpus_and_encoder, require_frame, settings
 

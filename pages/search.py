@@ -2,7 +2,7 @@
 import streamlit as st
 
 from core import display
-from core.search import QueryError, prepare_query, search_note, search_vector
+from core.retrieval.search import QueryError, prepare_query, search_note, search_vector
 from pages import _cache, _grading
 from pages._state import MODEL_KEY, annotator, corpus_and_encoder, require_frame, settings
 

@@ -52,9 +52,9 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def warm_cache(tmp_path_factory) -> Path:
     """Demo corpora embedded once per test session with the bundled model, so page tests
     measure pages, not the first-start embedding."""
-    from core.cache import EmbeddingCache, embed_cached
-    from core.corpora import load_demo
-    from core.encoders import default_encoder
+    from core.corpora.records import load_demo
+    from core.models.encoders import default_encoder
+    from core.retrieval.cache import EmbeddingCache, embed_cached
 
     # Content-keyed, so reusing it between runs is safe; a fresh clone fills it once.
     folder = ROOT / ".cache" / "test-embeddings"

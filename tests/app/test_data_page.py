@@ -4,9 +4,10 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.catalog import Catalog
 from core.config import Settings
-from core.encoders import default_encoder
+from core.corpora.catalog import Catalog
+from core.models.encoders import default_encoder
+from core.retrieval.cache import corpus_coverage
 from tests.app.test_pages import set_annotator, start
 from tests.conftest import ROOT
 from tests.hostile import read
@@ -56,7 +57,7 @@ def test_page_lists_demo_corpora_with_coverage(data_env):
     assert {"memes", "posts", "channels"} <= set(table["корпус"])
     shown = table.set_index("корпус").loc["memes", "покрытие"]
     # the warm cache holds (nearly) every demo text; the page shows what core counts
-    assert shown > 0.95 and shown == pytest.approx(catalog().coverage("memes", default_encoder()))
+    assert shown > 0.95 and shown == pytest.approx(corpus_coverage(catalog(), "memes", default_encoder()))
     assert any("Подключение не настроено" in i.value for i in at.info)
 
 

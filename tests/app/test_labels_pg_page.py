@@ -7,8 +7,8 @@ import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.labels import Label
-from core.labels_pg import PgLabelStore
+from core.labels.pg_store import PgLabelStore
+from core.labels.store import Label
 from tests.conftest import ROOT
 from tests.unit.test_database import postgres_server  # noqa: F401  (the session's throwaway server)
 

@@ -2,7 +2,7 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.labels import LabelStore
+from core.labels.store import LabelStore
 from tests.conftest import ROOT
 
 
@@ -70,7 +70,7 @@ def test_same_query_later_shows_my_grades_and_others(app_env):
     first_id = at.session_state["search_submitted"]  # the request is remembered
     at.button(key="g1_0").click().run()
     doc = store.read().frame.iloc[0]["doc_id"]
-    from core.labels import Label
+    from core.labels.store import Label
     store.append(Label(annotator="boris", corpus="memes", query="кот разбил вазу", doc_id=doc, grade=0))
     fresh = search(start(), "кот разбил вазу")
     set_annotator(fresh, "anna")
@@ -101,7 +101,7 @@ def test_huge_query_is_searched_on_its_first_part_with_a_note(app_env):
 
 
 def test_labels_page_reports_a_damaged_line_and_new_labels_still_append(app_env):
-    from core.labels import Label
+    from core.labels.store import Label
     store = LabelStore(app_env / "labels.csv")
     store.append(Label(annotator="anna", corpus="memes", query="кот", doc_id="m001", grade=2))
     with open(app_env / "labels.csv", "a", encoding="utf-8") as fh:
@@ -143,7 +143,7 @@ def test_admin_role_comes_from_the_admin_password(app_env):
 
 
 def test_labels_health_panel_shows_agreement_and_exports(app_env):
-    from core.labels import Label
+    from core.labels.store import Label
     store = LabelStore(app_env / "labels.csv")
     for who, grade in (("anna", 2), ("boris", 0)):
         store.append(Label(annotator=who, corpus="memes", query="кот", doc_id="m001", grade=grade))
@@ -152,7 +152,7 @@ def test_labels_health_panel_shows_agreement_and_exports(app_env):
     assert not at.exception, at.exception
     assert any(m.label == "Документов с 2+ оценками" and m.value == "1" for m in at.metric)
     # the disagreement queue names the meme by its header, with Russian column names
-    from core.corpora import load_demo
+    from core.corpora.records import load_demo
     from tests.conftest import DEMO
     header = load_demo(DEMO, "memes").frame.set_index("id").loc["m001", "header"]
     assert header in at.dataframe[2].value["документ"].tolist()
@@ -183,7 +183,7 @@ def test_a_grade_toast_names_the_document_not_its_id(app_env):
     set_annotator(at, "anna")
     at.button(key="g1_0").click().run()
     doc = LabelStore(app_env / "labels.csv").read().frame.iloc[0]["doc_id"]
-    from core.corpora import load_demo
+    from core.corpora.records import load_demo
     from tests.conftest import DEMO
     header = load_demo(DEMO, "memes").frame.set_index("id").loc[doc, "header"]
     toasts = [literal(t.value) for t in at.toast]

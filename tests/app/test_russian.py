@@ -17,9 +17,9 @@ import pytest
 from google.protobuf.json_format import MessageToDict
 from streamlit.testing.v1 import AppTest
 
-from core.corpora import load_demo
-from core.labels import Label, LabelStore
-from core.registry import load_registry
+from core.corpora.records import load_demo
+from core.labels.store import Label, LabelStore
+from core.models.registry import load_registry
 from tests.app.test_pages import ROOT, search, set_annotator, start
 from tests.conftest import DEMO
 from tests.hostile import read

@@ -3,10 +3,10 @@ says so next to them, with the recall@10 measured when the index was built."""
 from streamlit.testing.v1 import AppTest
 
 from core import display
-from core.ann import index_folder, load_ann
 from core.config import AnnConfig
-from core.corpora import load_demo
-from core.encoders import default_encoder
+from core.corpora.records import load_demo
+from core.models.encoders import default_encoder
+from core.retrieval.ann import index_folder, load_ann
 from tests.conftest import DEMO, ROOT
 
 

@@ -1,7 +1,7 @@
 """Blind grading on the Compare page in a real browser."""
 from playwright.sync_api import expect
 
-from core.labels import LabelStore
+from core.labels.store import LabelStore
 from tests.e2e.conftest import wait_for_app
 from tests.e2e.test_search_and_label import set_annotator
 

@@ -1,5 +1,5 @@
 """Several annotators on one server at once: every grade lands in the CSV."""
-from core.labels import LabelStore
+from core.labels.store import LabelStore
 from tests.e2e.conftest import wait_for_app
 from tests.e2e.test_search_and_label import search, set_annotator
 

@@ -10,11 +10,10 @@ import pytest
 from playwright.sync_api import expect
 
 from core.display import WORD_JOINER
-from core.labels import Label, LabelStore
+from core.labels.store import Label, LabelStore
 from tests import hostile
 from tests.e2e.conftest import streamlit_server, wait_for_app
 from tests.e2e.test_search_and_label import set_annotator
-
 
 LINKS: set[str] = set()   # the link column's http(s) values, filled by the fixture
 

@@ -3,8 +3,8 @@ survives a reload and a new tab (it lives in the URL)."""
 import pandas as pd
 from playwright.sync_api import expect
 
-from core.corpora import load_demo
-from core.labels import Label, LabelStore
+from core.corpora.records import load_demo
+from core.labels.store import Label, LabelStore
 from tests.conftest import DEMO
 from tests.e2e.conftest import wait_for_app
 

@@ -1,7 +1,7 @@
 """The first whole capability in a real browser: search, grade, reload, see the grade."""
 from playwright.sync_api import expect
 
-from core.labels import LabelStore
+from core.labels.store import LabelStore
 from tests.e2e.conftest import wait_for_app
 
 QUERY = "когда экзамен перенесли после бессонной ночи"

@@ -1,8 +1,8 @@
 """Import a corpus by uploading a CSV in a real browser, and see it listed."""
 from playwright.sync_api import expect
 
-from core.catalog import Catalog
 from core.config import Settings
+from core.corpora.catalog import Catalog
 from tests.e2e.conftest import streamlit_server, wait_for_app
 
 CSV = ("id,channel_id,raw_text,category\n"

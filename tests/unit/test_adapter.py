@@ -3,9 +3,9 @@ that generalises to held-out queries. Synthetic data and the keyword encoder onl
 import numpy as np
 import pytest
 
-from core.adapter import AdapterEncoder, AdapterWeights, retrieval_scores, train_adapter
-from core.encoders import EncoderLoadError, l2_normalise
-from core.registry import ModelSpec, load_encoder, load_registry, register_model
+from core.models.adapter import AdapterEncoder, AdapterWeights, retrieval_scores, train_adapter
+from core.models.encoders import EncoderLoadError, l2_normalise
+from core.models.registry import ModelSpec, load_encoder, load_registry, register_model
 from tests.conftest import KeywordEncoder
 
 TEXTS = ["кот спит на диване", "собака бежит", "мем про кота"]

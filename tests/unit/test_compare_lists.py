@@ -1,4 +1,4 @@
-from core.compare import blind_pool, judged_share, rank_moves
+from core.evaluation.compare import blind_pool, judged_share, rank_moves
 
 
 def test_rank_moves_mark_up_down_same_and_new():

@@ -21,16 +21,24 @@ import numpy as np
 import psycopg
 import pytest
 
-from core.cache import EmbeddingCache
-from core.catalog import Catalog
 from core.config import Settings
-from core.corpora import CorpusError
-from core import database
-from core.database import (DatabaseError, fetch_corpus, fetch_embeddings, fetch_frame, import_query, parse_vector,
-                           redact, refresh)
-from core.encoders import EncoderLoadError
-from core.precomputed import NO_QUERY_ENCODER, PrecomputedError, PrecomputedVectors, save_vectors
-from core.search import build_corpus_index, search
+from core.corpora import database
+from core.corpora.catalog import Catalog
+from core.corpora.database import (
+    DatabaseError,
+    fetch_corpus,
+    fetch_embeddings,
+    fetch_frame,
+    import_query,
+    parse_vector,
+    redact,
+    refresh,
+)
+from core.corpora.records import CorpusError
+from core.models.encoders import EncoderLoadError
+from core.models.precomputed import NO_QUERY_ENCODER, PrecomputedError, PrecomputedVectors, save_vectors
+from core.retrieval.cache import EmbeddingCache
+from core.retrieval.search import build_corpus_index, search
 from tests.conftest import DEMO, ROOT
 
 SCHEMA = """

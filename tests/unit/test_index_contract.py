@@ -1,6 +1,6 @@
-"""core.index / core.ann: one index contract, one contract test run against every backend.
+"""core.retrieval.index / core.retrieval.ann: one index contract, one contract test run against every backend.
 
-An exact numpy search (core.index.exact_search) checks every backend's answers: the exact
+An exact numpy search (core.retrieval.index.exact_search) checks every backend's answers: the exact
 FlatIndex must match it, the ANN kinds must reach the recall they claim; filters return only
 allowed rows, small ones exactly, large ones through faiss with the search widened when a filter
 leaves too few rows. Then the corpus side: from AnnConfig.min_vectors up build_corpus_index
@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import ann as ann_mod
-from core.ann import AnnIndex, build_ann, index_folder, load_ann, recall_at
-from core.cache import EmbeddingCache
 from core.config import AnnConfig
-from core.corpora import load_corpus
-from core.index import FlatIndex, exact_search, exact_topk
-from core.search import ann_ready, build_corpus_index, search_note, search_vector
+from core.corpora.records import load_corpus
+from core.retrieval import ann as ann_mod
+from core.retrieval.ann import AnnIndex, build_ann, index_folder, load_ann, recall_at
+from core.retrieval.cache import EmbeddingCache
+from core.retrieval.index import FlatIndex, exact_search, exact_topk
+from core.retrieval.search import ann_ready, build_corpus_index, search_note, search_vector
 
 N, DIM, K = 4000, 32, 10
 
@@ -212,11 +212,11 @@ def test_below_the_threshold_search_stays_exact(tmp_path, big_posts, keyword_enc
 
 def test_the_batch_job_builds_the_index_and_measures_it_on_the_labelled_queries(tmp_path, big_posts, keyword_encoder,
                                                                                   monkeypatch, capsys):
-    from core import registry
-    from core.catalog import Catalog
-    from core.cli_import import main
+    from core.cli.imports import main
     from core.config import Settings
-    from core.labels import Label, LabelStore
+    from core.corpora.catalog import Catalog
+    from core.labels.store import Label, LabelStore
+    from core.models import registry
     for var, value in {"VECSCOPE_DATA_DIR": tmp_path / "none", "VECSCOPE_CACHE_DIR": tmp_path / "cache",
                        "VECSCOPE_LABELS": tmp_path / "labels.csv", "VECSCOPE_IMPORTS_DIR": tmp_path / "imports",
                        "VECSCOPE_ANN_MIN": 2000}.items():

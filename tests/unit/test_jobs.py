@@ -1,6 +1,6 @@
 import time
 
-from core.jobs import Job, JobRegistry
+from core.jobs.runner import Job, JobRegistry
 
 
 def slow_sum(n, progress, should_stop):

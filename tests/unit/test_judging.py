@@ -1,11 +1,19 @@
-"""core.judging: coverage side by side, condensed metrics, verdicts that do not lie, the queue."""
+"""core.evaluation.judging: coverage side by side, condensed metrics, verdicts that do not lie, the queue."""
 import math
 
 import pytest
 
-from core import judging
-from core.judging import (compare, condensed, condensed_mrr_at_k, condensed_ndcg_at_k, coverage_progress,
-                          judging_queue, needed_for_target, next_item)
+from core.evaluation import judging
+from core.evaluation.judging import (
+    compare,
+    condensed,
+    condensed_mrr_at_k,
+    condensed_ndcg_at_k,
+    coverage_progress,
+    judging_queue,
+    needed_for_target,
+    next_item,
+)
 
 LOG3 = math.log2(3)
 
@@ -141,10 +149,11 @@ def test_coverage_progress_counts_target_and_holes():
 
 
 def test_eval_table_carries_the_robust_comparison_and_warns_on_unequal_coverage():
-    from core.corpora import make_corpus
-    from core.evaluate import SearchConfig, evaluate_configs
-    from tests.conftest import KeywordEncoder
     import pandas as pd
+
+    from core.corpora.records import make_corpus
+    from core.evaluation.evaluate import SearchConfig, evaluate_configs
+    from tests.conftest import KeywordEncoder
 
     frame = pd.DataFrame({"id": ["d1", "d2", "d3"], "text": ["кот спит", "собака бежит", "кот и собака"]})
     c = make_corpus(frame, "generic", "t", "t.csv")

@@ -1,4 +1,4 @@
-"""core.labels: the append-only label CSV that is the team's eval set.
+"""core.labels.store: the append-only label CSV that is the team's eval set.
 
 What users rely on: every saved grade comes back exactly, the latest grade wins while history
 stays, undo works, a query never lands in both splits, and the file survives concurrent
@@ -13,9 +13,9 @@ import os
 import random
 import re
 import signal
-import threading
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # let `pytest tests/unit` work without installing the project
     sys.path.insert(0, str(ROOT))
 
-from core import labels, labels_csv  # noqa: E402
-from core.labels import (  # noqa: E402
+from core.labels import csv_store as labels_csv  # noqa: E402
+from core.labels import store as labels  # noqa: E402
+from core.labels.store import (  # noqa: E402
     COLUMNS,
     GRADES,
     Label,
@@ -382,7 +383,7 @@ def test_append_waits_for_the_exclusive_lock(store):
 
 WRITER = """
 import sys
-from core.labels import Label, LabelStore
+from core.labels.store import Label, LabelStore
 path, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = LabelStore(path)
 print("ready", flush=True)
@@ -414,7 +415,7 @@ def test_eight_processes_appending_at_once_lose_nothing(tmp_path):
 
 CRASHER = """
 import random, sys
-from core.labels import Label, LabelStore
+from core.labels.store import Label, LabelStore
 store, rng, i = LabelStore(sys.argv[1]), random.Random(sys.argv[2]), 0
 while True:
     note = "ё" * rng.choice([10, 1000, 100_000, 400_000])  # big rows widen the kill window

@@ -1,4 +1,4 @@
-"""core.labels_pg: the label store in a REAL PostgreSQL server, shared by several app servers.
+"""core.labels.pg_store: the label store in a REAL PostgreSQL server, shared by several app servers.
 
 One contract, two stores: the same checks run against the CSV file store and the PostgreSQL one.
 Then what only a shared database needs: two app processes grading at once store every label
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.config import Settings
-from core.labels import Label, LabelError, LabelStore, export_csv, open_label_store
-from core.labels_pg import MARK, PgLabelStore, create_sql
+from core.labels.pg_store import MARK, PgLabelStore, create_sql
+from core.labels.store import Label, LabelError, LabelStore, export_csv, open_label_store
 from tests.unit.test_database import as_user, postgres_server  # noqa: F401  (the session's server)
 
 WRITER_ROLE = "vecscope_labels_rw"

@@ -1,4 +1,4 @@
-from core.plots import selected_positions
+from core.maps.plots import selected_positions
 
 
 def test_selection_customdata_as_sent_by_the_browser():

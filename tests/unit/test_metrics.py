@@ -1,4 +1,4 @@
-"""Unit tests for core.metrics: hand-computed cases, edge cases and independent references."""
+"""Unit tests for core.evaluation.metrics: hand-computed cases, edge cases and independent references."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import ndcg_score
 
-from core.metrics import (
+from core.evaluation.metrics import (
     DEFAULT_METRICS,
     METRICS,
     evaluate_run,

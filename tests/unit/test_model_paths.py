@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from core.encoders import EncoderLoadError
-from core.precomputed import resolve_folder, save_vectors
-from core.registry import resolve_model_path
+from core.models.encoders import EncoderLoadError
+from core.models.precomputed import resolve_folder, save_vectors
+from core.models.registry import resolve_model_path
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""core.plots: figures checked through fig.to_dict(), selections mapped back to rows."""
+"""core.maps.plots: figures checked through fig.to_dict(), selections mapped back to rows."""
 import base64
 import re
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import plots
-from core.corpora import load_demo
+from core.corpora.records import load_demo
+from core.maps import plots
 from tests.conftest import DEMO
 
 
@@ -173,7 +173,7 @@ def test_selected_positions_round_trip(channels):
 
 
 def test_cluster_names_never_overlap_and_a_moved_name_points_to_its_cluster():
-    from core.plots import CHAR_PX, LINE_PX, PLOT_H_PX, PLOT_W_PX, label_spots
+    from core.maps.plots import CHAR_PX, LINE_PX, PLOT_H_PX, PLOT_W_PX, label_spots
     # three clusters whose medians nearly coincide in the middle of the map, one far away
     medians = np.array([[0.0, 0.0], [0.05, 0.02], [-0.04, -0.01], [8.0, 8.0]])
     texts = ["крипта · биткоин · курс", "рецепт · тесто · мука", "матч · гол · команда", "вдали"]

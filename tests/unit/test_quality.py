@@ -5,8 +5,17 @@ from urllib.parse import unquote
 import pandas as pd
 import pytest
 
-from core.quality import (disagreement_queue, holes, judgements_per_hour, krippendorff_alpha, pairwise_agreement,
-                          quepid_csv, query_id, trec_doc_id, trec_qrels)
+from core.labels.quality import (
+    disagreement_queue,
+    holes,
+    judgements_per_hour,
+    krippendorff_alpha,
+    pairwise_agreement,
+    quepid_csv,
+    query_id,
+    trec_doc_id,
+    trec_qrels,
+)
 
 
 def labels(rows):

