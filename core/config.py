@@ -26,6 +26,19 @@ class AnnConfig:
 
 
 @dataclass(frozen=True)
+class MapConfig:
+    """Maps past 100K points (core.maps). Env: VECSCOPE_MAP_SAMPLE, VECSCOPE_MAP_AGGREGATE."""
+    sample: int = 50_000           # UMAP is fitted on this many rows; the rest are placed (projection.place)
+    aggregate_above: int = 100_000  # more points than this: the browser gets a density image, not points
+
+    @classmethod
+    def from_env(cls) -> "MapConfig":
+        env = os.environ
+        return cls(sample=int(env.get("VECSCOPE_MAP_SAMPLE") or cls.sample),
+                   aggregate_above=int(env.get("VECSCOPE_MAP_AGGREGATE") or cls.aggregate_above))
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path       # bundled / imported corpora
     labels_path: Path    # the one labels CSV (the eval set)
@@ -36,6 +49,7 @@ class Settings:
     user_models_yaml: Path | None = None   # models users trained or registered [<models_dir>/../models.yaml]
     labels_url: str = ""  # a postgresql:// URL: labels live in that database instead (core.labels.pg_store)
     ann: AnnConfig = field(default_factory=AnnConfig)   # approximate search past ann.min_vectors
+    map: MapConfig = field(default_factory=MapConfig)   # sampled UMAP and the aggregated view
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -55,6 +69,7 @@ class Settings:
             user_models_yaml=path("VECSCOPE_USER_MODELS_YAML", var / "models.yaml"),
             labels_url=url,
             ann=AnnConfig.from_env(),
+            map=MapConfig.from_env(),
         )
 
     @property

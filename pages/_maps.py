@@ -2,13 +2,15 @@
 clusters and their names cached per (model, corpus content)."""
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from core import display
 from core.config import Settings
 from core.jobs.runner import Job, JobRegistry
+from core.maps import density
 from core.maps import projection as proj
-from core.maps.clusters import cluster, cluster_names
+from core.maps.clusters import cached_clusters
 from core.retrieval.search import CorpusIndex
 
 
@@ -23,7 +25,9 @@ def _compute(cache_dir, model_id, corpus_hash, vectors, params, progress, should
 
 
 def projection(s: Settings, ci: CorpusIndex, params: dict) -> tuple[proj.Projection, Job | None]:
-    """The UMAP map if it is on disk; otherwise a PCA preview plus the job computing UMAP."""
+    """The UMAP map if it is on disk; otherwise a PCA preview plus the job computing UMAP.
+    Past s.map.sample rows UMAP is fitted on a sample and the rest placed (its own cache entry)."""
+    params = proj.map_params(params, len(ci.vectors), s.map.sample)
     done = proj.load_cached_projection(s.cache_dir, ci.model_id, ci.corpus.content_hash, params)
     if done is not None:
         return done, None
@@ -51,13 +55,33 @@ def watch(job: Job) -> None:
 
 
 @st.cache_resource(show_spinner="Ищем кластеры…", max_entries=8)
-def _clusters(model_id: str, corpus_hash: str, _vectors, _texts):
-    labels = cluster(_vectors)
-    return labels, cluster_names(_texts, labels)
+def _clusters(cache_dir: str, model_id: str, corpus_hash: str, sample: int, _vectors, _texts):
+    return cached_clusters(cache_dir, model_id, corpus_hash, _vectors, _texts, sample)
 
 
-def clusters(ci: CorpusIndex):
-    return _clusters(ci.model_id, ci.corpus.content_hash, _vectors=ci.vectors, _texts=ci.corpus.texts)
+def clusters(s: Settings, ci: CorpusIndex):
+    """Cluster labels and names, from the disk cache (`python -m core map` writes it) or computed."""
+    return _clusters(str(s.cache_dir), ci.model_id, ci.corpus.content_hash, s.map.sample, _vectors=ci.vectors,
+                     _texts=ci.corpus.texts)
+
+
+@st.cache_resource(show_spinner="Рисуем карту плотности…", max_entries=4)
+def _density(model_id: str, corpus_hash: str, params_key: str, colour: str, _coords, _frame, _kind, _labels, _names):
+    return density.density_figure(_coords, _frame, _kind, color_by=colour, cluster_labels=_labels,
+                                  cluster_names=_names)
+
+
+def density_view(ci: CorpusIndex, projection_: proj.Projection, frame, colour: str, labels, names,
+                 query_point=None, neighbour_positions=None):
+    """(figure, grid) of the aggregated map; without a placed text the figure is built once per
+    (map, colour) and shared (read-only), with one it is built for this run."""
+    if query_point is None:
+        fig, grid = _density(ci.model_id, ci.corpus.content_hash, repr(sorted(projection_.params.items())), colour,
+                        _coords=projection_.coords, _frame=frame, _kind=ci.corpus.kind, _labels=labels, _names=names)
+        return go.Figure(fig), grid   # a copy: the cached one is shared and must not change
+    return density.density_figure(projection_.coords, frame, ci.corpus.kind, color_by=colour, cluster_labels=labels,
+                                  cluster_names=names, query_point=query_point,
+                                  neighbour_positions=neighbour_positions)
 
 
 def place(projection_: proj.Projection, ci: CorpusIndex, qvec):

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core import display
-from core.maps import plots
+from core.maps import density, plots
 from core.retrieval.search import search_vector
 from pages import _cache, _maps, _spaces
 from pages._state import corpus_and_encoder, require_frame, settings
@@ -12,6 +12,7 @@ from pages._state import corpus_and_encoder, require_frame, settings
 require_frame()
 s = settings()
 CORPORA = {"channels": "Каналы", "posts": "Посты"}
+TABLE_ROWS = 1000   # a selection of a big map can hold 100K records: the table lists the first ones
 
 st.title("Карта")
 top = st.columns([1, 2, 1])
@@ -47,8 +48,9 @@ if job is not None:
                "заменит его сам. Страницей можно пользоваться.")
     _maps.watch(job)
 
-labels, names = _maps.clusters(ci)
-frame = corpus.frame.assign(cluster=[names[c] for c in labels])
+labels, names = _maps.clusters(s, ci)
+cluster_of = np.asarray([names.get(c, f"кластер {c}") for c in range(int(labels.max(initial=-1)) + 1)], dtype=object)
+frame = corpus.frame.assign(cluster=cluster_of[labels] if len(labels) else [])
 if "subscribers" in frame:
     frame["log_subscribers"] = np.log10(frame["subscribers"].astype(float).clip(lower=1))
 
@@ -62,19 +64,28 @@ if placed.strip():
     coords, nbrs = _maps.place(projection, ci, qvec)
     query_point, neighbour_positions = coords[0], nbrs[0]
 
-fig = plots.map_figure(projection.coords, frame, color_by=colour,
-                       size_by="subscribers" if "subscribers" in frame else None,
-                       cluster_labels=labels, cluster_names=names,
-                       query_point=query_point, neighbour_positions=neighbour_positions)
+aggregated = len(frame) > s.map.aggregate_above
+if aggregated:   # past ~100K points the browser gets a density image drawn here (core.maps.density)
+    fig, grid = _maps.density_view(ci, projection, frame, colour, labels, names, query_point, neighbour_positions)
+    st.caption(f"{display.count(len(frame), 'точка', 'точки', 'точек')}: показана плотность (ярче — больше "
+               "записей), наведите на область, чтобы увидеть число записей и пример; рамка и лассо выбирают "
+               "записи внутри.")
+else:
+    fig = plots.map_figure(projection.coords, frame, color_by=colour,
+                           size_by="subscribers" if "subscribers" in frame else None,
+                           cluster_labels=labels, cluster_names=names,
+                           query_point=query_point, neighbour_positions=neighbour_positions)
 fig.update_layout(dragmode="select")   # dragging selects (box); lasso and zoom are in the toolbar
 event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map_chart",
                         height=640)
 
-picked = plots.selected_positions(event)
+picked = (density.selected_rows(projection.coords, event, grid).tolist() if aggregated
+          else plots.selected_positions(event))
 if not picked:
     st.info("Выделите область рамкой или лассо (или кликните точку) — выбранные записи появятся ниже.")
 else:
-    chosen = frame.iloc[picked]
+    shown_rows = picked[:TABLE_ROWS]
+    chosen = frame.iloc[shown_rows]
     # readable names, never ids: a channel's title, a post's channel and text
     table = pd.DataFrame({"name": display.record_titles(corpus.kind, chosen).to_numpy()})
     for col in ("category", "subscribers", "cluster"):
@@ -82,12 +93,14 @@ else:
             values = chosen[col].to_numpy()
             table[col] = pd.to_numeric(values, errors="coerce") if col == "subscribers" else values
     st.subheader(f"Выбрано: {display.number(len(picked))}")
+    if len(picked) > TABLE_ROWS:
+        st.caption(f"В таблице первые {display.number(TABLE_ROWS)} из {display.number(len(picked))}.")
     name = "название" if corpus.kind == "channels" else "пост"
     row = st.dataframe(display.styled(table, names={"name": name}), hide_index=True, on_select="rerun",
                        selection_mode="single-row", key="map_table")
     rows = row.selection.rows if row else []
     if rows:
-        position = picked[rows[0]]
+        position = shown_rows[rows[0]]
         st.markdown(f"**Соседи «{display.plain(table['name'].iloc[rows[0]], one_line=True)}»**")
         nbrs = search_vector(ci, ci.vectors[position], 10, exclude=position)
         shown = nbrs[[c for c in ("rank", "score", "category") if c in nbrs]].copy()

@@ -6,6 +6,7 @@
     python -m core finetune --method adapter --base e5-small --corpus memes
     python -m core import --help        (files, PostgreSQL, precomputed vectors; see core/cli/imports.py)
     python -m core embed --corpus posts --engine ray     (batch embedding; see core/jobs/batch_embed.py)
+    python -m core map --corpus posts    (UMAP map + clusters into the cache the Map page reads; see core/jobs/map_job.py)
     python -m core warmup               (prepare the demo before the server opens; scripts/start.sh)
 
 Paths (data, labels, cache, models.yaml, models folder) come from core.config.Settings, i.e.
@@ -143,6 +144,22 @@ def cmd_embed(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_map(args, settings: Settings) -> int:
+    from core.jobs.map_job import build_map
+
+    params = {k: v for k, v in (("n_neighbors", args.n_neighbors), ("min_dist", args.min_dist),
+                                ("metric", args.metric)) if v is not None}
+    out = build_map(settings, args.corpus, args.model, params, sample=args.sample, posts_name=args.posts,
+                    progress=_progress("карта, %"))
+    from core.display import number
+    how = (f"UMAP по выборке {number(out['sample'])}, остальные точки размещены" if out["sample"]
+           else "UMAP по всем точкам" if out["method"] == "umap" else "PCA")
+    print(f"{out['corpus']} · {out['model']}: {number(out['points'])} точек ({how}); "
+          + ("карта уже была в кэше" if out["cached"] else f"карта за {out['map_s']:.1f} с")
+          + f"; кластеров {out['clusters']} за {out['clusters_s']:.1f} с")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description="vecscope evaluation and fine-tuning")
     sub = p.add_subparsers(dest="command", required=True)
@@ -167,6 +184,16 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     em.add_argument("--gpus", type=float, default=0.0, help="GPUs per Ray actor")
     em.add_argument("--budget", type=int, default=16384, help="tokens per chunk (one shard per chunk)")
+
+    mp = sub.add_parser("map", help="build a corpus's UMAP map and clusters into the cache (the Map page reads it)")
+    mp.add_argument("--corpus", required=True, help="any corpus of the catalog (demo or imported)")
+    mp.add_argument("--model", help="registry name (default: the registry's default)")
+    mp.add_argument("--sample", type=int, help="fit UMAP on this many rows, place the rest "
+                    "(default: VECSCOPE_MAP_SAMPLE or 50000)")
+    mp.add_argument("--posts", help="channels: the posts corpus of the channel space (default: posts for the demo)")
+    mp.add_argument("--n-neighbors", type=int)
+    mp.add_argument("--min-dist", type=float)
+    mp.add_argument("--metric", choices=["cosine", "euclidean"])
 
     ft = sub.add_parser("finetune", help="train an adapter or fine-tune a model, evaluate, register it")
     ft.add_argument("--method", choices=["full", "light", "adapter"],
@@ -205,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_evaluate(args, settings)
         if args.command == "embed":
             return cmd_embed(args, settings)
+        if args.command == "map":
+            return cmd_map(args, settings)
         return cmd_finetune(args, settings)
     except (CorpusError, EncoderLoadError, RegistryError, ValueError) as exc:
         print(f"ошибка: {exc}", file=sys.stderr)

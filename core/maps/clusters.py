@@ -254,3 +254,79 @@ def cluster_names(texts: Sequence[str], labels: Sequence[int], top_n: int = 3) -
             names[lab] = SEPARATOR.join(t for t, _ in terms) or f"кластер {lab}"
     seen = Counter(names.values())
     return {lab: (f"{name} ({lab})" if seen[name] > 1 else name) for lab, name in sorted(names.items())}
+
+
+# ---------------------------------------------------------------- big corpora, cached on disk
+
+CLUSTER_FORMAT = 1
+PREDICT_CHUNK = 65_536
+
+
+def clusters_for_map(vectors, texts: Sequence[str], sample: int | None = None,
+                     seed: int = 0) -> tuple[np.ndarray, dict[int, str]]:
+    """(labels (n,), names) for a map. Up to `sample` rows: cluster() and cluster_names() on all of
+    them, as always. Past it: k-means (k = n_clusters_for(n)) fitted on the map's sample rows,
+    every row assigned to its nearest centre in chunks (vectors may be a float16 memory map),
+    names from the sample's texts; labels renumbered by size over all rows."""
+    n = len(vectors)
+    if not sample or n <= sample:
+        labels = cluster(np.asarray(vectors, np.float32))
+        return labels, cluster_names(texts, labels)
+    from sklearn.cluster import KMeans
+
+    from core.maps.projection import sample_rows
+    rows = sample_rows(n, sample, seed)
+    x = np.asarray(vectors[rows], np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    k = n_clusters_for(n)
+    centres = KMeans(n_clusters=k, random_state=seed, n_init=1).fit(x).cluster_centers_.astype(np.float32)
+    half_sq = 0.5 * (centres ** 2).sum(axis=1)
+    raw = np.empty(n, np.int64)
+    for start in range(0, n, PREDICT_CHUNK):   # nearest centre: argmax x.c - |c|^2 / 2 (Euclidean on unit rows)
+        chunk = np.asarray(vectors[start:start + PREDICT_CHUNK], np.float32)
+        chunk = chunk / np.maximum(np.linalg.norm(chunk, axis=1, keepdims=True), 1e-12)
+        raw[start:start + len(chunk)] = (chunk @ centres.T - half_sq).argmax(axis=1)
+    counts = np.bincount(raw, minlength=k)
+    order = np.lexsort((np.arange(k), -counts))
+    remap = np.empty(k, np.int64)
+    remap[order] = np.arange(k)
+    labels = remap[raw]
+    return labels, cluster_names([texts[i] for i in rows], labels[rows])
+
+
+def _cluster_paths(cache_dir, model_id: str, corpus_hash: str, sample: int | None):
+    import hashlib
+    import json
+    from pathlib import Path
+    blob = json.dumps({"model": model_id, "corpus": corpus_hash, "sample": sample, "format": CLUSTER_FORMAT},
+                      sort_keys=True)
+    key = hashlib.sha256(blob.encode()).hexdigest()[:24]
+    folder = Path(cache_dir) / "clusters"
+    return folder / f"{key}.labels.npy", folder / f"{key}.json"
+
+
+def cached_clusters(cache_dir, model_id: str, corpus_hash: str, vectors, texts: Sequence[str],
+                    sample: int | None = None) -> tuple[np.ndarray, dict[int, str]]:
+    """clusters_for_map from the disk cache (key: model, corpus content, sample), or computed and
+    stored (labels with np.save, names as JSON written last), so a big map's page opens without
+    clustering a million rows. `sample` counts only when the corpus is larger than it."""
+    import json
+
+    from core.atomic import atomic_bytes, atomic_npy
+    n = len(vectors)
+    sample = int(sample) if sample and n > sample else None
+    labels_path, names_path = _cluster_paths(cache_dir, model_id, corpus_hash, sample)
+    try:
+        names = {int(k): v for k, v in json.loads(names_path.read_text(encoding="utf-8")).items()}
+        labels = np.load(labels_path, allow_pickle=False)
+        if labels.shape == (n,):
+            labels.setflags(write=False)
+            return labels, names
+    except (OSError, ValueError):
+        pass
+    labels, names = clusters_for_map(vectors, texts, sample)
+    labels_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_npy(labels_path, np.asarray(labels, np.int64))
+    atomic_bytes(names_path, json.dumps({str(k): v for k, v in names.items()}, ensure_ascii=False).encode("utf-8"))
+    labels.setflags(write=False)
+    return labels, names

@@ -107,15 +107,26 @@ def _palette(k: int) -> list[str]:
 
 def _categories(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     """(code per row, category names by size), the tail beyond MAX_CATEGORIES lumped."""
-    text = _as_text(values).replace("", MISSING)
-    counts = text.value_counts(sort=False)
-    order = sorted(counts.index, key=lambda c: (-counts[c], c))
+    # distinct values are formatted once (a 1M-row column has a few dozen), rows keep a code
+    raw_codes, uniques = pd.factorize(pd.Series(values).reset_index(drop=True), use_na_sentinel=True)
+    has_na = bool((raw_codes < 0).any())
+    uniq = pd.Series(list(uniques) + ([None] if has_na else []), dtype=object)
+    if len(uniques) and not has_na:
+        uniq = pd.Series(uniques)
+    names_of = _as_text(uniq).replace("", MISSING).tolist()
+    if has_na:
+        raw_codes = np.where(raw_codes < 0, len(uniques), raw_codes)
+    counts_of = np.bincount(raw_codes, minlength=len(names_of)) if len(raw_codes) else np.zeros(0, np.int64)
+    counts: dict[str, int] = {}
+    for name, c in zip(names_of, counts_of):
+        counts[name] = counts.get(name, 0) + int(c)
+    order = sorted(counts, key=lambda c: (-counts[c], c))
     if len(order) > MAX_CATEGORIES:
-        keep = set(order[:MAX_CATEGORIES - 1])
-        text = text.where(text.isin(keep), OTHER)
         order = order[:MAX_CATEGORIES - 1] + [OTHER]
     code_of = {name: i for i, name in enumerate(order)}
-    return text.map(code_of).to_numpy(np.int64), order
+    other = code_of.get(OTHER, -1)
+    lut = np.array([code_of.get(name, other) for name in names_of], np.int64)
+    return (lut[raw_codes] if len(raw_codes) else np.zeros(0, np.int64)), order
 
 
 # A name's box in data units, from a ~1100 x 600 px plot and 12 px text (about 7 px a character).
@@ -210,40 +221,10 @@ def map_figure(coords: np.ndarray, frame: pd.DataFrame, color_by: str | None = N
                 marker={"symbol": "circle-open", "size": base + 6, "color": "#111111", "line": {"width": 2}}))
 
     if query_point is not None:
-        qx, qy = (float(v) for v in np.asarray(query_point, dtype=float).reshape(2))
-        nbrs = np.asarray([] if neighbour_positions is None else list(neighbour_positions), dtype=np.int64)
-        nbrs = nbrs[(nbrs >= 0) & (nbrs < n)]
-        if len(nbrs):
-            seg_x = np.column_stack([np.full(len(nbrs), qx), xy[nbrs, 0], np.full(len(nbrs), np.nan)]).ravel()
-            seg_y = np.column_stack([np.full(len(nbrs), qy), xy[nbrs, 1], np.full(len(nbrs), np.nan)]).ravel()
-            fig.add_trace(go.Scatter(x=seg_x, y=seg_y, mode="lines", name="ближайшие", hoverinfo="skip",
-                                     line={"color": QUERY_COLOUR, "width": 1.2}, opacity=0.6))
-            fig.add_trace(go.Scatter(
-                x=xy[nbrs, 0], y=xy[nbrs, 1], mode="markers", name="ближайшие", showlegend=False,
-                text=hover[nbrs].tolist(), hoverinfo="text",
-                marker={"symbol": "circle-open", "size": 12, "color": QUERY_COLOUR, "line": {"width": 2}}))
-        fig.add_trace(go.Scatter(
-            x=[qx], y=[qy], mode="markers", name=query_label, hovertext=[query_label], hoverinfo="text",
-            marker={"symbol": "star", "size": 20, "color": QUERY_COLOUR, "line": {"width": 1, "color": "#111111"}}))
+        nbrs = _valid_rows(neighbour_positions, n)
+        add_query_overlay(fig, xy, query_point, nbrs, hover[nbrs].tolist(), query_label)
 
-    annotations = []
-    if cluster_labels is not None:
-        labels = np.asarray(cluster_labels)
-        if len(labels) != n:
-            raise ValueError(f"{len(labels)} cluster labels for {n} points")
-        names = dict(cluster_names or {})
-        labs = [lab for lab in np.unique(labels) if lab >= 0]        # noise has no place to put a name
-        medians = np.array([np.median(xy[labels == lab], axis=0) for lab in labs]).reshape(-1, 2)
-        texts = [str(names.get(int(lab), names.get(str(lab), f"кластер {lab}"))) for lab in labs]
-        sizes = [int((labels == lab).sum()) for lab in labs]
-        spots = label_spots(medians, texts, sizes, np.ptp(xy[:, 0]) or 1.0, np.ptp(xy[:, 1]) or 1.0)
-        for (mx, my), (lx, ly), text in zip(medians, spots, texts):
-            moved = (lx, ly) != (mx, my)
-            annotations.append({
-                "x": float(mx), "y": float(my), "text": text, "font": {"size": 12, "color": "#222222"},
-                "bgcolor": "rgba(255,255,255,0.7)", "borderpad": 2, "showarrow": moved,
-                **({"ax": float(lx), "ay": float(ly), "axref": "x", "ayref": "y", "arrowwidth": 1,
-                    "arrowcolor": "#888888"} if moved else {})})
+    annotations = [] if cluster_labels is None else cluster_annotations(xy, cluster_labels, cluster_names)
 
     fig.update_layout(
         template="plotly_white", annotations=annotations, hovermode="closest",
@@ -254,6 +235,59 @@ def map_figure(coords: np.ndarray, frame: pd.DataFrame, color_by: str | None = N
         yaxis={"showgrid": False, "zeroline": False, "showticklabels": False, "title": None},
     )
     return fig
+
+
+def _valid_rows(positions: Sequence[int] | None, n: int) -> np.ndarray:
+    rows = np.asarray([] if positions is None else list(positions), dtype=np.int64)
+    return rows[(rows >= 0) & (rows < n)]
+
+
+def add_query_overlay(fig: go.Figure, xy: np.ndarray, query_point: Sequence[float], nbrs: np.ndarray,
+                      nbr_hover: Sequence[str], query_label: str = "ваш текст") -> None:
+    """A star at the placed text with lines to its nearest rows (SVG traces, no customdata:
+    selecting them selects no rows)."""
+    qx, qy = (float(v) for v in np.asarray(query_point, dtype=float).reshape(2))
+    if len(nbrs):
+        seg_x = np.column_stack([np.full(len(nbrs), qx), xy[nbrs, 0], np.full(len(nbrs), np.nan)]).ravel()
+        seg_y = np.column_stack([np.full(len(nbrs), qy), xy[nbrs, 1], np.full(len(nbrs), np.nan)]).ravel()
+        fig.add_trace(go.Scatter(x=seg_x, y=seg_y, mode="lines", name="ближайшие", hoverinfo="skip",
+                                 line={"color": QUERY_COLOUR, "width": 1.2}, opacity=0.6))
+        fig.add_trace(go.Scatter(
+            x=xy[nbrs, 0], y=xy[nbrs, 1], mode="markers", name="ближайшие", showlegend=False,
+            text=list(nbr_hover), hoverinfo="text",
+            marker={"symbol": "circle-open", "size": 12, "color": QUERY_COLOUR, "line": {"width": 2}}))
+    fig.add_trace(go.Scatter(
+        x=[qx], y=[qy], mode="markers", name=query_label, hovertext=[query_label], hoverinfo="text",
+        marker={"symbol": "star", "size": 20, "color": QUERY_COLOUR, "line": {"width": 1, "color": "#111111"}}))
+
+
+MEDIAN_POINTS = 200_000   # cluster name positions are medians over at most this many (evenly strided) rows
+
+
+def cluster_annotations(xy: np.ndarray, cluster_labels: np.ndarray, cluster_names: Mapping | None) -> list[dict]:
+    """Plotly annotations: each cluster's name at its median position, moved off other names
+    (label_spots) with an arrow back to the median when it had to move."""
+    labels = np.asarray(cluster_labels)
+    n = len(xy)
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} cluster labels for {n} points")
+    step = max(1, n // MEDIAN_POINTS)
+    sub_xy, sub_labels = xy[::step], labels[::step]
+    names = dict(cluster_names or {})
+    labs = [lab for lab in np.unique(sub_labels) if lab >= 0]        # noise has no place to put a name
+    medians = np.array([np.median(sub_xy[sub_labels == lab], axis=0) for lab in labs]).reshape(-1, 2)
+    texts = [str(names.get(int(lab), names.get(str(lab), f"кластер {lab}"))) for lab in labs]
+    sizes = [int((sub_labels == lab).sum()) for lab in labs]
+    spots = label_spots(medians, texts, sizes, np.ptp(sub_xy[:, 0]) or 1.0, np.ptp(sub_xy[:, 1]) or 1.0)
+    annotations = []
+    for (mx, my), (lx, ly), text in zip(medians, spots, texts):
+        moved = (lx, ly) != (mx, my)
+        annotations.append({
+            "x": float(mx), "y": float(my), "text": text, "font": {"size": 12, "color": "#222222"},
+            "bgcolor": "rgba(255,255,255,0.7)", "borderpad": 2, "showarrow": moved,
+            **({"ax": float(lx), "ay": float(ly), "axref": "x", "ayref": "y", "arrowwidth": 1,
+                "arrowcolor": "#888888"} if moved else {})})
+    return annotations
 
 
 def selected_positions(selection_state) -> list[int]:

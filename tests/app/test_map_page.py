@@ -38,3 +38,19 @@ def test_posts_map_and_colour_by_cluster(app_env):
     at.segmented_control(key="map_corpus").set_value("posts").run()
     assert not at.exception, at.exception
     assert at.get("plotly_chart")
+
+
+def test_a_map_past_the_threshold_is_a_density_view_in_russian(app_env, monkeypatch):
+    # thresholds lowered for the 120 demo channels: aggregated past 50 points, UMAP fitted on 60
+    monkeypatch.setenv("VECSCOPE_MAP_AGGREGATE", "50")
+    monkeypatch.setenv("VECSCOPE_MAP_SAMPLE", "60")
+    at = finished_map(start("pages/map.py"))
+    assert not at.exception, at.exception
+    assert any("плотность" in c.value for c in at.caption)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["images"][0]["source"].startswith("data:image/png")
+    assert "записей" in " ".join(spec["data"][0]["text"]) or "запись" in " ".join(spec["data"][0]["text"])
+    at.text_input(key="map_place_text").input("обзор нового смартфона и его камеры").run()
+    assert not at.exception, at.exception
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "ваш текст" in [trace.get("name") for trace in spec["data"]]
