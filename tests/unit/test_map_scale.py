@@ -4,8 +4,14 @@ import pandas as pd
 
 from core.maps import density
 from core.maps.clusters import cached_clusters
-from core.maps.projection import (cached_projection, load_cached_projection, map_params, project, projection_key,
-                                  sample_rows)
+from core.maps.projection import (
+    cached_projection,
+    load_cached_projection,
+    map_params,
+    project,
+    projection_key,
+    sample_rows,
+)
 
 
 def blobs(n, d=16, seed=0):
