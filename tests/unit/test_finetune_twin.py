@@ -3,6 +3,8 @@ hard negatives only from grade-0 labels of train queries, the in-batch mask, a f
 early stopping, and any catalog corpus reaching training and evaluation."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,6 +112,31 @@ def test_a_model_that_does_not_beat_its_base_on_validation_is_not_registered(tin
     assert "обучение ничего не дало" in " ".join(result.notes)
     forced = finetune_sentence_transformer(tiny_model_dir, corpus, pairs, tmp_path / "models", force=True, **kw)
     assert forced.registered and "tiny-zero" in (tmp_path / "users.yaml").read_text()
+
+
+def test_mix_keeps_that_share_of_the_fine_tune_and_is_recorded(tiny_model_dir, tmp_path, one_torch_thread):
+    """WiSE-FT: with mix 0.4 every weight lies 40 % of the way from the base to the weights the
+    same run (same seed) reaches with mix 1; the registry entry says which mix it is."""
+    from safetensors.numpy import load_file
+
+    from core.corpora.records import load_demo
+    from core.models.registry import load_registry
+    from tests.conftest import DEMO
+    corpus = load_demo(DEMO, "memes")
+    pairs = PairSet.from_pairs(training_pairs(corpus).pairs[:24])
+    kw = dict(epochs=1, batch_size=8, base_name="tiny", lr=1e-3, force=True, models_dir=tmp_path / "models",
+              registry_path=tmp_path / "users.yaml")
+    whole = finetune_sentence_transformer(tiny_model_dir, corpus, pairs, tmp_path / "models", name="m1", mix=1.0, **kw)
+    part = finetune_sentence_transformer(tiny_model_dir, corpus, pairs, tmp_path / "models", name="m4", mix=0.4, **kw)
+    w0, w1, w4 = (load_file(str(Path(d) / "model.safetensors")) for d in (tiny_model_dir, whole.path, part.path))
+    moved = [k for k in w0 if not np.allclose(w0[k], w1[k])]
+    assert moved, "the run must move some weights for the test to mean anything"
+    for k in w0:
+        np.testing.assert_allclose(w4[k], w0[k] + 0.4 * (w1[k] - w0[k]), atol=1e-6, err_msg=k)
+    _, specs = load_registry(tmp_path / "users.yaml")
+    assert {sp.name: sp.meta["params"]["mix"] for sp in specs} == {"m1": 1.0, "m4": 0.4}
+    with pytest.raises(ValueError, match="доля дообучения"):
+        finetune_sentence_transformer(tiny_model_dir, corpus, pairs, tmp_path / "models", name="m0", mix=0.0, **kw)
 
 
 def _settings(tmp_path):
