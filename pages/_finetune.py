@@ -145,7 +145,7 @@ def train_panel(s: Settings, corpus: Corpus, specs) -> None:
     mix = default_mix(spec, method)
     if mix is not None:
         mix = c2.slider("Доля дообучения", 0.1, 1.0, value=mix, step=0.1, key=f"train_mix_{base}_{method}",
-                        help="Веса новой модели = база + доля × изменение при обучении (WiSE-FT). Меньше доля — "
+                        help="Веса новой модели = база + доля × изменение при обучении. Меньше доля — "
                              "меньше забываются запросы вне этого корпуса; 1 — модель как обучилась.")
     n_ex = n_examples(corpus)
     use_examples = True

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import display
-from core.evaluation.judging import EXPLAIN, TARGET, compare, coverage_progress, judging_queue, next_item, summary_frame
+from core.evaluation.judging import EXPLAIN, TARGET, compare, summary_frame
+from core.evaluation.judging_queue import coverage_progress, judging_queue, next_item
 
 
 def _open_blind(query: str) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import Settings
-from core.corpora.records import CHANNEL_PARTS, Corpus, CorpusError
+from core.corpora.errors import CorpusError
+from core.corpora.records import CHANNEL_PARTS, Corpus
 from core.evaluation import channel_quality as cq
 from core.finetune.data import label_grades
 from core.models.encoders import Encoder, l2_normalise

@@ -219,7 +219,7 @@ def _name_in_url() -> None:
 
 def corpus_and_encoder(name: str):
     """The corpus and the sidebar's model, or an error box that says what to fix and a stopped page."""
-    from core.corpora.records import CorpusError
+    from core.corpora.errors import CorpusError
     from core.models.encoders import EncoderLoadError
     s = settings()
     try:

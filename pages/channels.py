@@ -3,7 +3,8 @@ import pandas as pd
 import streamlit as st
 
 from core import display
-from core.corpora.records import CHANNEL_PARTS, CorpusError
+from core.corpora.errors import CorpusError
+from core.corpora.records import CHANNEL_PARTS
 from core.evaluation import channel_quality
 from core.labels.channel_labels import channel_query, post_query
 from core.models.encoders import EncoderLoadError

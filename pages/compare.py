@@ -2,7 +2,7 @@
 import streamlit as st
 
 from core import display
-from core.corpora.records import CorpusError
+from core.corpora.errors import CorpusError
 from core.evaluation.compare import blind_pool, judged_share, rank_moves
 from core.evaluation.evaluate import MODES, SearchConfig, run_config
 from core.models.encoders import EncoderLoadError

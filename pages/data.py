@@ -9,17 +9,12 @@ import streamlit as st
 
 from core import display
 from core.corpora import database
-from core.corpora.catalog import (
-    KINDS,
-    OPTIONAL,
-    Catalog,
-    can_manage,
-    guess_kind,
-    prepare_import,
-    remaining_columns,
-    suggest_name,
-)
-from core.corpora.records import MAX_FILE_BYTES, REQUIRED, CorpusError
+from core.corpora.catalog import Catalog, can_manage
+from core.corpora.db_guard import ENV_URL
+from core.corpora.errors import CorpusError
+from core.corpora.files import MAX_FILE_BYTES
+from core.corpora.prepare import KINDS, OPTIONAL, guess_kind, prepare_import, remaining_columns, suggest_name
+from core.corpora.records import REQUIRED
 from core.models.encoders import EncoderLoadError
 from core.retrieval.cache import EmbeddingCache, cache_id, corpus_coverage, embed_catalog_corpus
 from pages import _cache
@@ -199,7 +194,7 @@ st.dataframe(pd.DataFrame(table).style.format({"записей": number}), hide_
         f"эмбеддинги ({st.session_state[MODEL_KEY]})", format="percent", min_value=0.0, max_value=1.0,
         help="Доля записей, чьи эмбеддинги уже в кэше для модели из боковой панели.")})
 
-pg_url = _secret("postgres", "url") or os.environ.get(database.ENV_URL)
+pg_url = _secret("postgres", "url") or os.environ.get(ENV_URL)
 for info in infos:
     if info.builtin or info.problem:
         continue

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Sequence
 
 from core.config import Settings
-from core.corpora.catalog import KINDS, Catalog, remaining_columns
-from core.corpora.records import CorpusError
+from core.corpora.catalog import Catalog
+from core.corpora.errors import CorpusError
+from core.corpora.prepare import KINDS, remaining_columns
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -105,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
     catalog = Catalog(settings)
-    from core.corpora.database import DatabaseError
+    from core.corpora.db_guard import DatabaseError
     from core.models.encoders import EncoderLoadError
     from core.models.precomputed import PrecomputedError
     try:

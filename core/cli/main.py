@@ -24,7 +24,7 @@ from core.config import Settings
 def _load(settings: Settings, corpus_name: str):
     """Any corpus the catalog offers: the demo ones and every imported one."""
     from core.corpora.catalog import Catalog
-    from core.corpora.records import CorpusError
+    from core.corpora.errors import CorpusError
     from core.labels.store import open_label_store
 
     catalog = Catalog(settings)
@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from core.corpora.records import CorpusError
+    from core.corpora.errors import CorpusError
     from core.models.encoders import EncoderLoadError
     from core.models.registry import RegistryError
 

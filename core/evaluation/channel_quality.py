@@ -19,7 +19,8 @@ import pandas as pd
 
 from core import display
 from core.corpora.records import Corpus
-from core.evaluation.metrics import evaluate_run, paired_bootstrap
+from core.evaluation.metrics import evaluate_run
+from core.evaluation.significance import paired_bootstrap
 from core.labels.channel_labels import Qrels, category_qrels, lookalike_qrels, placement_qrels, query_ref
 from core.retrieval.channels import ChannelSpace, SpaceSpec
 
@@ -56,7 +57,7 @@ def lookalike_truth(channels: pd.DataFrame, grades: Mapping[tuple[str, str], flo
 def bootstrap_mean(values: Iterable[float], n_resamples: int = N_RESAMPLES, seed: int = 0,
                    ci: float = 0.95) -> tuple[float, float, float, int]:
     """(mean, lo, hi, n): percentile bootstrap interval of the mean over queries (nan dropped);
-    core.evaluation.metrics.paired_bootstrap against a zero system is exactly that, memory-bounded."""
+    core.evaluation.significance.paired_bootstrap against a zero system is exactly that, memory-bounded."""
     x = np.asarray(list(values), float)
     out = paired_bootstrap(np.zeros_like(x), x, n_resamples=n_resamples, seed=seed, ci=ci)
     return out["mean_diff"], out["lo"], out["hi"], out["n"]

@@ -21,14 +21,8 @@ import pandas as pd
 from core.corpora.records import Corpus
 from core.evaluation.judging import Comparison
 from core.evaluation.judging import compare as compare_robust
-from core.evaluation.metrics import (
-    DEFAULT_METRICS,
-    evaluate_run,
-    excluded_queries,
-    paired_bootstrap,
-    parse_metric,
-    summarise,
-)
+from core.evaluation.metrics import DEFAULT_METRICS, evaluate_run, excluded_queries, parse_metric, summarise
+from core.evaluation.significance import paired_bootstrap
 from core.models.encoders import Encoder, encode_batched
 from core.retrieval.cache import EmbeddingCache, cache_id, embed_cached
 from core.retrieval.index import FlatIndex

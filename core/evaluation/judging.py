@@ -10,16 +10,14 @@ unjudged result of B counts as irrelevant and B looks worse than it is. This mod
   k is fully judged for both configurations;
 * gives a verdict (B better / worse / no evidence) only on what the labels support, and
   otherwise how many judgements of which documents would settle it;
-* orders the unjudged documents of the pooled top k (one queue across queries) by how much one
-  grade can move the comparison, blind (no model names, stable seeded order), with a coverage
-  target per query and progress toward it.
+* gives the judging queue (core.evaluation.judging_queue) what it ranks by: each unjudged
+  document's discount difference between the two lists.
 
 Pure functions over plain dicts: ``runs`` are ``{query: [doc ids best first]}``, ``qrels`` are
 ``{query: {doc_id: grade}}`` (-1 counts as judged, as in core.evaluation.metrics). No streamlit here.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -28,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from core import display
-from core.evaluation.metrics import has_relevant, judged_at_k, mrr_at_k, ndcg_at_k, paired_bootstrap
+from core.evaluation.metrics import has_relevant, judged_at_k, mrr_at_k, ndcg_at_k
+from core.evaluation.significance import paired_bootstrap
 
 TARGET = 0.9          # coverage target per query: judged@k >= 0.9 for both configurations
 LOW = 0.5             # mean judged@k under this: low coverage (as core.evaluation.evaluate.LOW_COVERAGE)
@@ -67,7 +66,7 @@ def condensed_mrr_at_k(ranked: Sequence[str], grades: Mapping[str, int], k: int,
     return mrr_at_k(condensed(ranked, grades), grades, k, min_grade)
 
 
-def _unjudged(ranked: Sequence[str], grades: Mapping[str, int], k: int) -> list[str]:
+def unjudged(ranked: Sequence[str], grades: Mapping[str, int], k: int) -> list[str]:
     return list(dict.fromkeys(d for d in list(ranked)[:k] if d not in grades))
 
 
@@ -80,8 +79,8 @@ def _bounds(a: Sequence[str], b: Sequence[str], grades: Mapping[str, int], k: in
     ra = {d: i for i, d in reversed(list(enumerate(a[:k], start=1)))}
     rb = {d: i for i, d in reversed(list(enumerate(b[:k], start=1)))}
     holes = [d for d in dict.fromkeys(list(a[:k]) + list(b[:k])) if d not in grades]
-    pro_a = [d for d in holes if _disc(ra.get(d), k) > _disc(rb.get(d), k)]
-    pro_b = [d for d in holes if _disc(rb.get(d), k) > _disc(ra.get(d), k)]
+    pro_a = [d for d in holes if discount(ra.get(d), k) > discount(rb.get(d), k)]
+    pro_b = [d for d in holes if discount(rb.get(d), k) > discount(ra.get(d), k)]
     out = []
     for up, down in ((pro_a, pro_b), (pro_b, pro_a)):
         g = {**grades, **{d: 2 for d in up}, **{d: 0 for d in down}}
@@ -99,7 +98,7 @@ def per_query(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, min_grade: int 
     rows = []
     for q, grades in qrels.items():
         a, b = list(run_a.get(q, ()) or ()), list(run_b.get(q, ()) or ())
-        ha, hb = _unjudged(a, grades, k), _unjudged(b, grades, k)
+        ha, hb = unjudged(a, grades, k), unjudged(b, grades, k)
         row = {"query": q, "judged_a": judged_at_k(a, grades, k), "judged_b": judged_at_k(b, grades, k),
                "holes_a": len(ha), "holes_b": len(hb), "holes": len(set(ha) | set(hb))}
         scored = has_relevant(grades, min_grade)
@@ -199,8 +198,8 @@ def compare(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, a: str = "A", 
 
     tests["bounds_low"] = paired_bootstrap(np.zeros(len(scored)), scored["diff_lo"].to_numpy(), n_resamples, seed)
     tests["bounds_high"] = paired_bootstrap(np.zeros(len(scored)), scored["diff_hi"].to_numpy(), n_resamples, seed)
-    holes_a = [(q, d) for q in qrels for d in _unjudged(run_a.get(q, ()) or (), qrels[q], k)]
-    holes_b = [(q, d) for q in qrels for d in _unjudged(run_b.get(q, ()) or (), qrels[q], k)]
+    holes_a = [(q, d) for q in qrels for d in unjudged(run_a.get(q, ()) or (), qrels[q], k)]
+    holes_b = [(q, d) for q in qrels for d in unjudged(run_b.get(q, ()) or (), qrels[q], k)]
     union = int(pq["holes"].sum())
     n_holey = int((pq["holes"] > 0).sum())
     verdict = _verdict(tests, k, a, b, union, n_holey, len(scored))
@@ -267,107 +266,19 @@ def _warning(ja: float, jb: float, k: int, a: str, b: str, holes_a, holes_b, pq:
             f"объединения топ-{k}: {display.count(n, 'документ', 'документа', 'документов')}.")
 
 
-# --------------------------------------------------------------------------- the judging queue
 
-
-def _disc(rank: int | None, k: int) -> float:
+def discount(rank: int | None, k: int) -> float:
     return 1.0 / math.log2(rank + 1) if rank is not None and rank <= k else 0.0
 
 
-def _tiebreak(seed: int, query: str, doc: str) -> int:
-    h = hashlib.sha256(f"{seed}\0{query}\0{doc}".encode("utf-8", "surrogatepass")).hexdigest()
-    return int(h[:12], 16)
 
 
-def needed_for_target(holes_a: int, holes_b: int, shared: int, k: int, n_a: int, n_b: int,
-                      target: float = TARGET) -> int:
-    """Fewest judgements that bring judged@k of both top-k lists (lengths n_a, n_b <= k) to
-    ``target``, given holes in each and ``shared`` holes in both (one grade fills both)."""
-    need_a = max(0, holes_a - int(math.floor(min(n_a, k) * (1 - target) + 1e-9)))
-    need_b = max(0, holes_b - int(math.floor(min(n_b, k) * (1 - target) + 1e-9)))
-    both = min(shared, max(need_a, need_b))
-    return both + max(0, need_a - min(both, need_a)) + max(0, need_b - min(both, need_b))
 
 
-def judging_queue(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, seed: int = 0, target: float = TARGET,
-                  blind: bool = True, queries: Sequence[str] | None = None) -> pd.DataFrame:
-    """One queue across queries: the unjudged documents of the union of both top-k lists
-    (pooling), the most useful first.
-
-    Impact of one grade of document d on query q: if d turns out relevant, the DCG@k difference
-    B − A moves by ``|disc(rank_B) − disc(rank_A)|`` (disc(r) = 1/log2(r+1) inside the top k,
-    0 outside), so a document high in one list and low or absent in the other moves it most;
-    one at the same rank in both moves nothing. The uncertainty of q is the sum of those over its
-    unjudged documents (how far its per-query difference could still swing). Priority = impact x
-    uncertainty of its query; ties (e.g. equal ranks) go to documents still needed for the
-    coverage target, then a stable seeded shuffle. ``blind`` (default) leaves out the ranks, so
-    nothing tells the annotator which configuration found a document.
-
-    Columns: query, doc_id, priority, for_target (needed to bring its query to ``target``)
-    and, unless blind, rank_a and rank_b (None when absent from that top k)."""
-    qs = list(queries) if queries is not None else list(dict.fromkeys([*qrels, *run_a, *run_b]))
-    rows = []
-    for q in qs:
-        grades = qrels.get(q, {})
-        a, b = list(run_a.get(q, ()) or ())[:k], list(run_b.get(q, ()) or ())[:k]
-        ra = {d: i for i, d in reversed(list(enumerate(a, start=1)))}
-        rb = {d: i for i, d in reversed(list(enumerate(b, start=1)))}
-        pool = [d for d in dict.fromkeys(a + b) if d not in grades]
-        if not pool:
-            continue
-        impact = {d: abs(_disc(rb.get(d), k) - _disc(ra.get(d), k)) for d in pool}
-        spread = sum(impact.values())
-        ha = sum(1 for d in pool if d in ra)
-        hb = sum(1 for d in pool if d in rb)
-        shared = sum(1 for d in pool if d in ra and d in rb)
-        need = needed_for_target(ha, hb, shared, k, len(a), len(b), target)
-        # the documents that fill the target fastest: in both lists first, then the needier list
-        fill = sorted(pool, key=lambda d: (-(d in ra and d in rb), -impact[d], _tiebreak(seed, q, d)))
-        for_target = set(fill[:need])
-        for d in pool:
-            row = {"query": q, "doc_id": d, "priority": impact[d] * spread, "for_target": d in for_target,
-                   "_moves": impact[d] > 1e-12, "_impact": impact[d], "_tie": _tiebreak(seed, q, d),
-                   "_qkey": spread / max(1, sum(1 for v in impact.values() if v > 1e-12)),
-                   "_qtie": _tiebreak(seed, q, "")}
-            if not blind:
-                row["rank_a"], row["rank_b"] = ra.get(d), rb.get(d)
-            rows.append(row)
-    cols = ["query", "doc_id", "priority", "for_target"] + ([] if blind else ["rank_a", "rank_b"])
-    if not rows:
-        return pd.DataFrame(columns=cols)
-    out = pd.DataFrame(rows)
-    # documents that can move the difference first, a query at a time (a fully judged query's
-    # difference is exact, a half-judged one's still spans its bounds): queries where one grade
-    # resolves most first, the biggest impact first inside a query; then what the target needs
-    out = out.sort_values(["_moves", "_qtie", "_impact", "for_target", "_tie"],
-                          ascending=[False, True, False, False, True], kind="stable")
-    return out[cols].reset_index(drop=True)
 
 
-def coverage_progress(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, target: float = TARGET,
-                      queries: Sequence[str] | None = None) -> dict:
-    """Progress toward judged@k >= target for both configurations on every query:
-    ``{"queries", "at_target", "needed" (fewest judgements to reach it everywhere),
-    "holes" (unjudged in the union of the top k)}``."""
-    qs = list(queries) if queries is not None else list(dict.fromkeys([*qrels, *run_a, *run_b]))
-    at, needed, holes = 0, 0, 0
-    for q in qs:
-        grades = qrels.get(q, {})
-        a, b = list(run_a.get(q, ()) or ())[:k], list(run_b.get(q, ()) or ())[:k]
-        ua, ub = set(_unjudged(a, grades, k)), set(_unjudged(b, grades, k))
-        n = needed_for_target(len(ua), len(ub), len(ua & ub), k, len(a), len(b), target)
-        at += n == 0
-        needed += n
-        holes += len(ua | ub)
-    return {"queries": len(qs), "at_target": at, "needed": needed, "holes": holes}
 
 
-def next_item(queue: pd.DataFrame) -> tuple[str, str] | None:
-    """(query, doc_id) at the head of the queue, or None when there is nothing left to judge."""
-    if queue is None or not len(queue):
-        return None
-    head = queue.iloc[0]
-    return str(head["query"]), str(head["doc_id"])
 
 
 def summary_frame(c: Comparison, names: Sequence[str] | None = None) -> pd.DataFrame:

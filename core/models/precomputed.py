@@ -29,8 +29,11 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from core.corpora.catalog import check_name, publish_dir
-from core.corpora.records import Corpus, CorpusError, read_table
+from core.corpora.errors import CorpusError
+from core.corpora.files import read_table
+from core.corpora.prepare import check_name
+from core.corpora.publish import publish_dir
+from core.corpora.records import Corpus
 from core.models.encoders import Encoder, EncoderLoadError, Kind, l2_normalise
 from core.models.spec import ModelSpec, refuse_links_out
 

@@ -9,16 +9,9 @@ import pandas as pd
 import pytest
 
 from core.config import Settings
-from core.corpora.catalog import (
-    Catalog,
-    can_manage,
-    check_name,
-    guess_kind,
-    prepare_import,
-    remaining_columns,
-    suggest_name,
-)
-from core.corpora.records import CorpusError
+from core.corpora.catalog import Catalog, can_manage
+from core.corpora.errors import CorpusError
+from core.corpora.prepare import check_name, guess_kind, prepare_import, remaining_columns, suggest_name
 from core.retrieval.cache import EmbeddingCache, corpus_coverage, embed_cached, embed_catalog_corpus
 from core.retrieval.search import build_corpus_index, search
 from tests.conftest import DEMO

@@ -1,7 +1,9 @@
 import pandas as pd
 import pytest
 
-from core.corpora.records import CorpusError, channel_text, load_corpus, load_demo, read_table
+from core.corpora.errors import CorpusError
+from core.corpora.files import read_table
+from core.corpora.records import channel_text, load_corpus, load_demo
 from tests.conftest import DEMO
 
 
@@ -85,7 +87,7 @@ def test_demo_corpora_meet_the_promised_shape():
 
 
 def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
-    monkeypatch.setattr("core.corpora.records.MAX_FILE_BYTES", 1024)
+    monkeypatch.setattr("core.corpora.files.MAX_FILE_BYTES", 1024)
     path = write(tmp_path, "big.csv", "id,text\n" + "".join(f"{i},строка номер {i}\n" for i in range(200)))
     with pytest.raises(CorpusError, match=r"big.csv: .* больше предела .*VECSCOPE_MAX_FILE_MB"):
         load_corpus(path, "generic")

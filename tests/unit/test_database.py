@@ -24,17 +24,9 @@ import pytest
 from core.config import Settings
 from core.corpora import database
 from core.corpora.catalog import Catalog
-from core.corpora.database import (
-    DatabaseError,
-    fetch_corpus,
-    fetch_embeddings,
-    fetch_frame,
-    import_query,
-    parse_vector,
-    redact,
-    refresh,
-)
-from core.corpora.records import CorpusError
+from core.corpora.database import fetch_corpus, fetch_embeddings, fetch_frame, import_query, parse_vector, refresh
+from core.corpora.db_guard import DatabaseError, redact
+from core.corpora.errors import CorpusError
 from core.models.encoders import EncoderLoadError
 from core.models.precomputed import NO_QUERY_ENCODER, PrecomputedError, PrecomputedVectors, save_vectors
 from core.retrieval.cache import EmbeddingCache

@@ -4,16 +4,8 @@ import math
 import pytest
 
 from core.evaluation import judging
-from core.evaluation.judging import (
-    compare,
-    condensed,
-    condensed_mrr_at_k,
-    condensed_ndcg_at_k,
-    coverage_progress,
-    judging_queue,
-    needed_for_target,
-    next_item,
-)
+from core.evaluation.judging import compare, condensed, condensed_mrr_at_k, condensed_ndcg_at_k
+from core.evaluation.judging_queue import coverage_progress, judging_queue, needed_for_target, next_item
 
 LOG3 = math.log2(3)
 

@@ -18,12 +18,12 @@ from core.evaluation.metrics import (
     judged_at_k,
     mrr_at_k,
     ndcg_at_k,
-    paired_bootstrap,
     parse_metric,
     precision_at_k,
     recall_at_k,
     summarise,
 )
+from core.evaluation.significance import paired_bootstrap
 
 LOG2_3 = math.log2(3)  # 1.5849625007
 
