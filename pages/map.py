@@ -1,5 +1,4 @@
 """UMAP maps of channel and post embeddings: colour, clusters, selection, placing a text."""
-import sys as _T, time as _TT
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -12,23 +11,15 @@ from pages._state import corpus_and_encoder, require_frame, settings
 
 require_frame()
 s = settings()
-_T.stderr.write("PROF 13 %.3f\n" % _TT.perf_counter())
 CORPORA = {"channels": "Каналы", "posts": "Посты"}
-_T.stderr.write("PROF 14 %.3f\n" % _TT.perf_counter())
 TABLE_ROWS = 1000   # a selection of a big map can hold 100K records: the table lists the first ones
 
-_T.stderr.write("PROF 16 %.3f\n" % _TT.perf_counter())
 st.title("Карта")
-_T.stderr.write("PROF 17 %.3f\n" % _TT.perf_counter())
 top = st.columns([1, 2, 1])
-_T.stderr.write("PROF 18 %.3f\n" % _TT.perf_counter())
 corpus_name = top[0].segmented_control("Корпус", list(CORPORA), format_func=CORPORA.get, default="channels",
                                        required=True, key="map_corpus")
-_T.stderr.write("PROF 20 %.3f\n" % _TT.perf_counter())
 corpus, enc = corpus_and_encoder(corpus_name)
-_T.stderr.write("PROF 21 %.3f\n" % _TT.perf_counter())
 space = None
-_T.stderr.write("PROF 22 %.3f\n" % _TT.perf_counter())
 if corpus.kind == "channels":   # the same channel vectors and post-processing as the Channels page
     spec = _spaces.controls("map")
     space = _spaces.space(s, corpus, enc, spec, _spaces.posts_for(s, corpus_name))
@@ -36,15 +27,11 @@ if corpus.kind == "channels":   # the same channel vectors and post-processing a
 else:
     ci = _cache.corpus_index(s, corpus, enc)
 
-_T.stderr.write("PROF 29 %.3f\n" % _TT.perf_counter())
 colour_options = {"category": "тематика", "cluster": "кластер"}
-_T.stderr.write("PROF 30 %.3f\n" % _TT.perf_counter())
 colour_options.update({"log_subscribers": "подписчики (логарифм)"} if corpus.kind == "channels"
                       else {"channel_title": "канал"})
-_T.stderr.write("PROF 32 %.3f\n" % _TT.perf_counter())
 colour = top[1].segmented_control("Цвет", list(colour_options), format_func=colour_options.get,
                                   default="category", required=True, key="map_colour")
-_T.stderr.write("PROF 34 %.3f\n" % _TT.perf_counter())
 with top[2].popover("Параметры UMAP", icon=":material/tune:"):
     params = {
         "n_neighbors": st.slider("Соседей на точку `n_neighbors`", 5, 100, 15, key="map_n_neighbors",
@@ -55,30 +42,21 @@ with top[2].popover("Параметры UMAP", icon=":material/tune:"):
                                format_func={"cosine": "косинусная", "euclidean": "евклидова"}.get),
     }
 
-_T.stderr.write("PROF 44 %.3f\n" % _TT.perf_counter())
 projection, job = _maps.projection(s, ci, params)
-_T.stderr.write("PROF 45 %.3f\n" % _TT.perf_counter())
 if job is not None:
     st.caption(":material/hourglass_top: Показан быстрый PCA-предпросмотр; UMAP считается в фоне и "
                "заменит его сам. Страницей можно пользоваться.")
     _maps.watch(job)
 
-_T.stderr.write("PROF 50 %.3f\n" % _TT.perf_counter())
 labels, names = _maps.clusters(s, ci)
-_T.stderr.write("PROF 51 %.3f\n" % _TT.perf_counter())
 cluster_of = np.asarray([names.get(c, f"кластер {c}") for c in range(int(labels.max(initial=-1)) + 1)], dtype=object)
-_T.stderr.write("PROF 52 %.3f\n" % _TT.perf_counter())
 frame = corpus.frame.assign(cluster=cluster_of[labels] if len(labels) else [])
-_T.stderr.write("PROF 53 %.3f\n" % _TT.perf_counter())
 if "subscribers" in frame:
     frame["log_subscribers"] = np.log10(frame["subscribers"].astype(float).clip(lower=1))
 
-_T.stderr.write("PROF 56 %.3f\n" % _TT.perf_counter())
 placed = st.text_input("Куда ляжет текст?", key="map_place_text",
                        placeholder="например: обзор нового смартфона и его камеры")
-_T.stderr.write("PROF 58 %.3f\n" % _TT.perf_counter())
 query_point, neighbour_positions = None, None
-_T.stderr.write("PROF 59 %.3f\n" % _TT.perf_counter())
 if placed.strip():
     qvec = _cache.passage_vector(enc.id, placed.strip(), _encoder=enc)
     if space is not None:
@@ -86,9 +64,7 @@ if placed.strip():
     coords, nbrs = _maps.place(projection, ci, qvec)
     query_point, neighbour_positions = coords[0], nbrs[0]
 
-_T.stderr.write("PROF 66 %.3f\n" % _TT.perf_counter())
 aggregated = len(frame) > s.map.aggregate_above
-_T.stderr.write("PROF 67 %.3f\n" % _TT.perf_counter())
 if aggregated:   # past ~100K points the browser gets a density image drawn here (core.maps.density)
     fig, grid = _maps.density_view(ci, projection, frame, colour, labels, names, query_point, neighbour_positions)
     st.caption(f"{display.count(len(frame), 'точка', 'точки', 'точек')}: показана плотность (ярче — больше "
@@ -99,16 +75,12 @@ else:
                            size_by="subscribers" if "subscribers" in frame else None,
                            cluster_labels=labels, cluster_names=names,
                            query_point=query_point, neighbour_positions=neighbour_positions)
-_T.stderr.write("PROF 77 %.3f\n" % _TT.perf_counter())
 fig.update_layout(dragmode="select")   # dragging selects (box); lasso and zoom are in the toolbar
-_T.stderr.write("PROF 78 %.3f\n" % _TT.perf_counter())
 event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map_chart",
                         height=640)
 
-_T.stderr.write("PROF 81 %.3f\n" % _TT.perf_counter())
 picked = (density.selected_rows(projection.coords, event, grid).tolist() if aggregated
           else plots.selected_positions(event))
-_T.stderr.write("PROF 83 %.3f\n" % _TT.perf_counter())
 if not picked:
     st.info("Выделите область рамкой или лассо (или кликните точку) — выбранные записи появятся ниже.")
 else:
@@ -135,6 +107,5 @@ else:
         shown.insert(2, "name", display.record_titles(corpus.kind, nbrs).to_numpy())
         st.dataframe(display.styled(shown, names={"name": name}), hide_index=True)
 
-_T.stderr.write("PROF 109 %.3f\n" % _TT.perf_counter())
 _maps.neighbour_change_view(s, corpus, ci, index_for=None if space is None else (
     lambda enc_b: _spaces.space(s, corpus, enc_b, space.spec, _spaces.posts_for(s, corpus_name)).index))
