@@ -75,4 +75,4 @@ def build_map(settings, corpus_name: str, model: str | None = None, params: dict
                                     ci.corpus.texts, sample)
     return {"corpus": ci.corpus.name, "model": model, "points": n, "sample": full.get("sample"),
             "cached": found, "map_s": t_map, "clusters_s": time.perf_counter() - c0, "clusters": len(names),
-            "seconds": time.perf_counter() - t0, "method": proj.method}
+            "seconds": time.perf_counter() - t0, "method": proj.method, "timings": proj.timings}

@@ -82,6 +82,7 @@ class Projection:
     params: dict = field(default_factory=dict)
     basis: np.ndarray | None = None         # PCA only
     seconds: float = 0.0                    # time it took to compute (not to load)
+    timings: dict = field(default_factory=dict)   # sampled maps: fit_s, place_s, placed, place_index
 
     def __len__(self) -> int:
         return len(self.coords)
@@ -187,8 +188,9 @@ def project(vectors: np.ndarray, method: str = "umap", n_neighbors: int = 15, mi
                                "metric": metric, "seed": seed, "sample": sample})
     if params.get("sample") and len(vectors) > params["sample"]:
         t0 = time.perf_counter()
-        coords = _sampled(vectors, params, progress, should_stop)
-        return Projection(coords, "umap", params, None, time.perf_counter() - t0)
+        timings: dict = {}
+        coords = _sampled(vectors, params, progress, should_stop, timings)
+        return Projection(coords, "umap", params, None, time.perf_counter() - t0, timings)
     params.pop("sample", None)
     x = _as_matrix(vectors)
     if params["method"] == "pca" or len(x) < MIN_UMAP_POINTS:
@@ -201,8 +203,9 @@ def project(vectors: np.ndarray, method: str = "umap", n_neighbors: int = 15, mi
     return Projection(coords, "umap", params, None, time.perf_counter() - t0)
 
 
-def _sampled(vectors, params: dict, progress: Progress | None, should_stop: StopCheck | None) -> np.ndarray:
-    """UMAP on a sample, every other row placed on it in chunks (see module doc)."""
+def _sampled(vectors, params: dict, progress: Progress | None, should_stop: StopCheck | None,
+             timings: dict) -> np.ndarray:
+    """UMAP on a sample, every other row placed on it in chunks (see module doc); fills `timings`."""
     n = len(vectors)
     report = progress or (lambda _d, _t: None)
     rows = sample_rows(n, params["sample"], params["seed"])
@@ -210,6 +213,8 @@ def _sampled(vectors, params: dict, progress: Progress | None, should_stop: Stop
     sample_x = _as_matrix(np.asarray(vectors[rows]))
     fitted = project(sample_x, progress=lambda d, t: report(int(FIT_SHARE * d / max(t, 1)), PROGRESS_TOTAL),
                      should_stop=should_stop, **fit_params)
+    timings["fit_s"] = round(fitted.seconds, 3)
+    t_place = time.perf_counter()
     coords = np.empty((n, 2), np.float32)
     coords[rows] = fitted.coords
     rest = np.ones(n, bool)
@@ -223,6 +228,8 @@ def _sampled(vectors, params: dict, progress: Progress | None, should_stop: Stop
         coords[chunk], _ = place(base, index, np.asarray(vectors[chunk], np.float32),
                                  k=min(10, len(rows)))
         report(FIT_SHARE + int((PROGRESS_TOTAL - FIT_SHARE) * (start + len(chunk)) / len(rest)), PROGRESS_TOTAL)
+    timings.update(place_s=round(time.perf_counter() - t_place, 3), placed=int(len(rest)),
+                   place_index="exact" if index.exact else f"ivf nprobe={PLACE_NPROBE}")
     report(PROGRESS_TOTAL, PROGRESS_TOTAL)
     return coords
 
@@ -429,7 +436,8 @@ def load_cached_projection(cache_dir: str | Path, model_id: str, corpus_hash: st
         return None
     coords = np.ascontiguousarray(coords, dtype=np.float32)
     coords.setflags(write=False)   # shared between sessions: nobody may mutate it
-    return Projection(coords, meta["method"], meta["params"], basis, float(meta.get("seconds", 0.0)))
+    return Projection(coords, meta["method"], meta["params"], basis, float(meta.get("seconds", 0.0)),
+                      dict(meta.get("timings") or {}))
 
 
 def save_projection(cache_dir: str | Path, model_id: str, corpus_hash: str, params: dict | None,
@@ -442,7 +450,7 @@ def save_projection(cache_dir: str | Path, model_id: str, corpus_hash: str, para
         atomic_npy(basis_path, np.asarray(projection.basis, np.float32))
     meta = {"key": key, "model": model_id, "corpus": corpus_hash, "params": normalise_params(params),
             "method": projection.method, "n": int(len(projection.coords)),
-            "seconds": round(projection.seconds, 3), "format": FORMAT_VERSION,
+            "seconds": round(projection.seconds, 3), "timings": projection.timings, "format": FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     atomic_bytes(meta_path, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
     return meta_path
