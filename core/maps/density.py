@@ -94,8 +94,10 @@ def density_image(coords: np.ndarray, extent: Sequence[float], colours: np.ndarr
         rgb[seen == 0] = 187.0
     else:
         rgb = np.tile(np.asarray(colours, np.float64)[:1], (nx * ny, 1))
-    alpha = np.log1p(count) / max(np.log1p(count.max()), 1e-9)
-    alpha = np.where(count > 0, 0.25 + 0.75 * alpha, 0.0)
+    # log count, scaled to the 99th percentile of occupied cells so one dense spot does not wash out the rest
+    top = np.quantile(count[count > 0], 0.99) if (count > 0).any() else 1.0
+    alpha = np.clip(np.log1p(count) / max(np.log1p(top), 1e-9), 0, 1)
+    alpha = np.where(count > 0, 0.35 + 0.65 * alpha, 0.0)
     rgba = np.concatenate([rgb, 255 * alpha[:, None]], axis=1).round().clip(0, 255).astype(np.uint8)
     return rgba.reshape(ny, nx, 4)[::-1].copy()
 
