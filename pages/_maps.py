@@ -85,7 +85,10 @@ def density_view(ci: CorpusIndex, projection_: proj.Projection, frame, colour: s
 
 
 def place(projection_: proj.Projection, ci: CorpusIndex, qvec):
-    return proj.place(projection_, ci.vectors, qvec.reshape(1, -1))
+    # past 100K rows through the corpus's index (exact or ANN): a numpy product would first turn
+    # a float16 store of 1M x 384 into 1.5 GB of float32, for one text
+    corpus = ci.index if len(ci.vectors) > 100_000 else ci.vectors
+    return proj.place(projection_, corpus, qvec.reshape(1, -1))
 
 
 def neighbour_change_view(s: Settings, corpus, ci: CorpusIndex, index_for=None) -> None:
