@@ -58,7 +58,7 @@ def test_training_panel_plans_the_twin_and_registers_an_adapter(app_env):
     at.checkbox(key="train_force").check().run()
     next(b for b in at.button if b.label == "Обучить").click().run()
     from pages._finetune import _jobs
-    job = _jobs().get(("memes", "e5-small", "adapter", True))
+    job = _jobs().get(("memes", "e5-small", "adapter", True, None))      # an adapter has no mix
     assert job is not None and job.wait(120).done and job.error is None, job.error
     names = [s.name for s in load_registry(ROOT / "data" / "models.yaml", app_env / "users.yaml")[1]]
     assert "e5-small-memes-adapter" in names
