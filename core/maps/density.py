@@ -114,12 +114,8 @@ def density_figure(coords: np.ndarray, frame: pd.DataFrame, kind: str, color_by:
                    query_label: str = "ваш текст") -> tuple[go.Figure, DensityGrid]:
     """The aggregated map of a corpus (`kind` names its records in the hover: core.display.record_titles);
     otherwise the arguments of plots.map_figure, without per-point sizes."""
-    xy = np.asarray(coords, dtype=np.float32)
+    xy = plots.checked_coords(coords, frame, color_by)
     n = len(frame)
-    if xy.shape != (n, 2):
-        raise ValueError(f"coords must be ({n}, 2) to match the table; got {xy.shape}")
-    if color_by is not None and color_by not in frame.columns:
-        raise KeyError(f"no column {color_by!r} to colour by")
     ext = extent_of(xy)
     fig = go.Figure()
     categorical = color_by is not None and not plots._is_continuous(frame[color_by])

@@ -156,6 +156,16 @@ def label_spots(medians: np.ndarray, texts: Sequence[str], sizes: Sequence[int],
     return spots
 
 
+def checked_coords(coords: np.ndarray, frame: pd.DataFrame, color_by: str | None) -> np.ndarray:
+    """coords as float32 (n, 2), aligned with the table, and a colour column that exists."""
+    xy = np.asarray(coords, dtype=np.float32)
+    if xy.shape != (len(frame), 2):
+        raise ValueError(f"coords must be ({len(frame)}, 2) to match the table; got {xy.shape}")
+    if color_by is not None and color_by not in frame.columns:
+        raise KeyError(f"no column {color_by!r} to colour by; the table has {', '.join(map(str, frame.columns))}")
+    return xy
+
+
 def map_figure(coords: np.ndarray, frame: pd.DataFrame, color_by: str | None = None,
                size_by: str | None = None, hover_cols: Sequence[str] = HOVER_COLUMNS,
                cluster_labels: np.ndarray | None = None, cluster_names: Mapping | None = None,
@@ -168,12 +178,8 @@ def map_figure(coords: np.ndarray, frame: pd.DataFrame, color_by: str | None = N
     continuous colour scale); size_by: a numeric column, sqrt-scaled; cluster_labels +
     cluster_names: a text label at each cluster's median position; highlight: row positions to
     ring; query_point (2,) + neighbour_positions: a star with lines to those rows."""
-    xy = np.asarray(coords, dtype=np.float32)
+    xy = checked_coords(coords, frame, color_by)
     n = len(frame)
-    if xy.shape != (n, 2):
-        raise ValueError(f"coords must be ({n}, 2) to match the table; got {xy.shape}")
-    if color_by is not None and color_by not in frame.columns:
-        raise KeyError(f"no column {color_by!r} to colour by; the table has {', '.join(map(str, frame.columns))}")
     if size_by is not None and size_by not in frame.columns:
         raise KeyError(f"no column {size_by!r} to size by")
     positions = np.arange(n, dtype=np.int64)
