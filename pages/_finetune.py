@@ -92,9 +92,12 @@ def eval_table(s: Settings, corpus: Corpus, configs: list[SearchConfig], labels:
                                 formats={"mean_diff": signed, "lo": signed, "hi": signed, "p_value": display.pvalue}),
                  width="stretch")
     _holes(table, qrels, labels)
-    # -- judging (issue 13): judged@k side by side, robust metrics, verdict, judging queue
+    # -- judging (issue 13): judged@k side by side, robust metrics, verdict, suggestions, judging queue
     from pages._judging import judging_block
-    judging_block(table, qrels, labels)
+    from pages._suggest import corpus_qrels, suggestions
+    wanted = [(q, d) for q in qrels for run in table.runs.values() for d in list(run.get(q, ()) or ())[:table.k]]
+    sug = suggestions(s, corpus, configs, corpus_qrels(_labels(s), corpus.name), wanted)
+    judging_block(table, qrels, labels, sug)
     # -- end judging
     dis = table.disagreements.get(b)
     if dis is not None and len(dis):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import display
+from core.evaluation.estimated import estimated
 from core.evaluation.judging import EXPLAIN, TARGET, compare, summary_frame
 from core.evaluation.judging_queue import coverage_progress, judging_queue, next_item
 
@@ -14,8 +15,9 @@ def _open_blind(query: str) -> None:
     st.session_state["compare_view"] = "blind"
 
 
-def judging_block(table, qrels, labels) -> None:
-    """table: core.evaluation.evaluate.EvalTable; qrels: its {query: {doc: grade}}; labels: shown names of A, B."""
+def judging_block(table, qrels, labels, sug=None) -> None:
+    """table: core.evaluation.evaluate.EvalTable; qrels: its {query: {doc: grade}}; labels: shown names of A, B;
+    sug: core.labels.suggest.Suggestions for the unjudged documents of both top k (or None)."""
     if len(table.labels) < 2:
         return
     a, b = table.labels[0], table.labels[1]
@@ -29,6 +31,8 @@ def judging_block(table, qrels, labels) -> None:
         st.warning(display.md_text(c.warning))
     say = st.success if c.verdict.sign > 0 else st.error if c.verdict.sign < 0 else st.info
     say(display.md_text(c.verdict.text))
+    if sug is not None:
+        _estimated_line(table.runs[a], table.runs[b], qrels, sug, k, name_a, name_b)
 
     queries = list(qrels)
     progress = coverage_progress(table.runs[a], table.runs[b], qrels, k, TARGET, queries=queries)
@@ -46,3 +50,19 @@ def judging_block(table, qrels, labels) -> None:
                "Модели не называются, порядок документов в слепом режиме перемешан.")
     st.button("Оценить следующий из очереди вслепую", on_click=_open_blind, args=(head[0],),
               icon=":material/playlist_add_check:", key="judging_next")
+
+
+def _estimated_line(run_a, run_b, qrels, sug, k: int, name_a: str, name_b: str) -> None:
+    """The "estimated" column: holes filled by suggestions, shown apart from every real metric."""
+    from pages._suggest import agreement_line
+    st.caption(agreement_line(sug))
+    if sug.model is None or not sug.by_pair:
+        return
+    est = estimated(run_a, run_b, qrels, {p: e for p, (_, _, e) in sug.by_pair.items()}, k)
+    t = est["test"]
+    signed = lambda v: display.decimal(v, sign=True)   # noqa: E731
+    st.markdown(
+        f"**Оценка с подсказками** (не метрика: {display.count(est['filled'], 'неоценённому документу', 'неоценённым документам', 'неоценённым документам')} "
+        f"дана подсказанная моделью степень): nDCG@{k} {display.plain(name_a)} {display.decimal(est['ndcg_a'])}, "
+        f"{display.plain(name_b)} {display.decimal(est['ndcg_b'])}; B − A {signed(t['mean_diff'])} "
+        f"(95 % интервал {signed(t['lo'])} … {signed(t['hi'])}). Решение выше от неё не зависит.")

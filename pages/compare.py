@@ -7,7 +7,7 @@ from core.evaluation.compare import blind_pool, judged_share, rank_moves
 from core.evaluation.evaluate import MODES, SearchConfig, run_config
 from core.models.encoders import EncoderLoadError
 from core.retrieval.search import QueryError, prepare_query
-from pages import _cache, _finetune, _grading
+from pages import _cache, _finetune, _grading, _needs, _suggest
 from pages._state import MODEL_KEY, annotator, require_frame, settings
 
 require_frame()
@@ -67,10 +67,15 @@ def show_doc(doc_id: str, *, prefix: str, rank: int | None, key: str, grades: di
         st.text(display.record_titles(corpus.kind, corpus.frame.iloc[[pos]]).iloc[0])   # data: shown as text
         body = str(row["meaning"]) if corpus.kind == "memes" else corpus.texts[pos]
         st.caption(display.plain(body if len(body) < 320 else body[:320].rsplit(" ", 1)[0] + " …"))   # as written
+        tip = _suggest.hint(hints, query, doc_id)
+        if tip:
+            st.caption(tip, help="Модель, обученная на ваших оценках этого корпуса. Не записывается, пока вы не "
+                                 "оцените сами.")
         _grading.grade_row(corpus=corpus.name, query=query, doc_id=doc_id, rank=rank, model=model,
                            state=grades.get(doc_id), key=key)
 
 
+hints = None   # suggested grades, shown only in the blind view when switched on
 if view in ("side", "blind"):
     with st.form("compare_form", border=False):
         c1, c2 = st.columns([4, 1])
@@ -87,6 +92,7 @@ if view in ("side", "blind"):
     if not annotator():
         st.warning("Чтобы оценивать, впишите имя в поле «Аннотатор» слева.", icon=":material/person:")
     lists = ranked(query, int(k))
+    _needs.need_panel(corpus.name, query, key="compare")
     grades = _grading.current_grades(corpus.name, query)
     judged = {d for d, g in grades.items() if g.get("mine") is not None or g.get("others")}
     cover = [judged_share(ids, dict.fromkeys(judged)) for ids in lists]
@@ -104,6 +110,12 @@ if view in ("side", "blind"):
                              grades=grades, model=configs[side].label)
     else:
         pool = blind_pool(lists[0], lists[1], query)
+        if st.toggle("Подсказки модели", key="compare_hints",
+                     help="Степень, которую предлагает модель, обученная на ваших оценках. По умолчанию выключено: "
+                          "подсказка до собственного решения сдвигает оценку."):
+            hints = _suggest.suggestions(s, corpus, configs, _suggest.corpus_qrels(_cache.store(s).latest(
+                _cache.labels(s).frame), corpus.name), [(query, d) for d in pool])
+            st.caption(display.plain(_suggest.agreement_line(hints)))
         st.caption(f"{len(pool)} документов из обоих топ-{k} в случайном порядке, без названий моделей. "
                    "Оценка пишется один раз и засчитывается обеим моделям.")
         for i, doc_id in enumerate(pool, start=1):

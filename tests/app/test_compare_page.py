@@ -72,3 +72,47 @@ def test_eval_view_serves_the_holes_one_query_at_a_time(app_env):
     next(b for b in at.button if b.label == "Оценить вслепую").click().run()
     assert at.segmented_control(key="compare_view").value == "blind"
     assert at.text_input(key="compare_query").value == pick
+
+
+def _seed_labels(path, n_queries: int = 8):
+    """Grades a team would have given: each example query's meme relevant, five other memes not."""
+    import pandas as pd
+
+    from core.labels.base import Label
+    memes = pd.read_csv(ROOT / "data" / "demo" / "memes.csv", dtype=str, keep_default_na=False)
+    ids = list(memes["id"])
+    labels = []
+    for i, (doc, ex) in enumerate(zip(memes["id"][:n_queries], memes["examples"][:n_queries])):
+        query = ex.split("|")[0].strip()
+        labels.append(Label("ann", "memes", query, doc, 2))
+        labels += [Label("ann", "memes", query, other, 0) for other in ids[20 + 5 * i:25 + 5 * i]]
+    LabelStore(path).append_many(labels)
+    return len(labels)
+
+
+def test_blind_view_hints_suggested_grades_without_writing_them(app_env):
+    n = _seed_labels(app_env / "labels.csv")
+    at = compare(start("pages/compare.py"), "когда всё пошло не по плану", view="blind")
+    assert not any("Подсказка модели:" in c.value for c in at.caption)       # off by default: no anchoring
+    at.toggle(key="compare_hints").set_value(True).run()
+    assert not at.exception, at.exception
+    hints = [c.value for c in at.caption if c.value.startswith("Подсказка модели:")]
+    assert len(hints) >= 10 and all("уверенность" in h for h in hints)
+    assert any("согласие с людьми" in c.value and "κ" in c.value for c in at.caption)
+    assert len(LabelStore(app_env / "labels.csv").read().frame) == n          # a hint is never a label
+
+
+def test_eval_table_says_when_suggestions_will_appear(app_env):
+    at = start("pages/compare.py")
+    at.segmented_control(key="compare_view").set_value("table").run()
+    assert not at.exception, at.exception
+    assert any("Подсказки модели появятся после 30 оценок" in c.value for c in at.caption)
+
+
+def test_eval_table_keeps_the_estimated_column_apart(app_env):
+    _seed_labels(app_env / "labels.csv")
+    at = start("pages/compare.py")
+    at.segmented_control(key="compare_view").set_value("table").run()
+    assert not at.exception, at.exception
+    line = next(m.value for m in at.markdown if m.value.startswith("**Оценка с подсказками**"))
+    assert "не метрика" in line and "Решение выше от неё не зависит" in line
