@@ -3,7 +3,7 @@ import streamlit as st
 
 from core import display
 from core.retrieval.search import QueryError, prepare_query, search_note, search_vector
-from pages import _cache, _grading
+from pages import _cache, _grading, _needs
 from pages._state import MODEL_KEY, annotator, corpus_and_encoder, require_frame, settings
 
 require_frame()
@@ -66,6 +66,7 @@ if not annotator():
     st.warning("Чтобы оценивать результаты, впишите своё имя в поле «Аннотатор» слева.",
                icon=":material/person:")
 
+_needs.need_panel(corpus.name, query, key="search")
 grades = _grading.current_grades(corpus.name, query)
 model = st.session_state[MODEL_KEY]
 done = sum(1 for d in results["id"] if (grades.get(d) or {}).get("mine") is not None)

@@ -34,12 +34,12 @@ def split_of(query: str, eval_share: float = 0.3) -> str:
     """
     if not 0.0 <= eval_share <= 1.0:
         raise ValueError(f"eval_share must be between 0 and 1, got {eval_share}")
-    digest = hashlib.sha256(_normalise_query(query).encode("utf-8", "surrogatepass")).digest()
+    digest = hashlib.sha256(normalise_query(query).encode("utf-8", "surrogatepass")).digest()
     bucket = int.from_bytes(digest[:8], "big") / 2**64  # uniform in [0, 1)
     return "eval" if bucket < eval_share else "train"
 
 
-def _normalise_query(query: str) -> str:
+def normalise_query(query: str) -> str:
     # NFKC so composed/decomposed "й" (and full-width forms) count as the same query.
     return " ".join(unicodedata.normalize("NFKC", query).casefold().split())
 

@@ -188,3 +188,19 @@ def test_a_grade_toast_names_the_document_not_its_id(app_env):
     header = load_demo(DEMO, "memes").frame.set_index("id").loc[doc, "header"]
     toasts = [literal(t.value) for t in at.toast]
     assert toasts and header[:40] in toasts[0] and doc not in toasts[0] and "частично" in toasts[0]
+
+
+def test_an_information_need_is_saved_and_shown_to_the_next_annotator(app_env):
+    from core.labels.needs import NeedStore, needs_path
+    at = search(start(), "когда всё пошло не по плану")
+    set_annotator(at, "ann")
+    field = next(t for t in at.text_area if t.key and t.key.startswith("search_need_"))
+    field.input("Нужен мем-реакция на **сорванный** план <b>без политики</b>").run()
+    next(b for b in at.button if b.label == "Сохранить описание").click().run()
+    assert not at.exception, at.exception
+    stored = NeedStore(needs_path(app_env / "labels.csv")).get("memes", "Когда всё пошло не по плану")
+    assert stored == "Нужен мем-реакция на **сорванный** план <b>без политики</b>"
+    # another annotator, a fresh session, the same query written differently: the need is above the results
+    other = search(start(), "когда  всё пошло НЕ по плану")
+    shown = next(i.value for i in other.info if "Что ищет пользователь" in i.value)
+    assert literal(shown).endswith("Нужен мем-реакция на **сорванный** план <b>без политики</b>")
