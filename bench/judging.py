@@ -15,6 +15,8 @@ replaced by another of 0/1/2, the same answer for the same item in every strateg
 - queue: core.evaluation.judging_queue.judging_queue, re-ordered after every batch of --step judgements;
 - pooling: depth-10 pooling, query by query (seeded order), A's top 10 then B's, in rank order;
 - random: the same pool (union of both top 10) in random order;
+- sample: bench/judging_sample.py, a statAP-style random sample of documents per query (--per-query
+  judgements on average) with a Horvitz–Thompson estimate; settles when its interval excludes 0;
 - A only: only A's top 10 (what the Search page gives): shows what the usual metric says then.
 After every batch the comparison is core.evaluation.judging.compare on the labels so far; a strategy
 settles when its verdict has the true sign (95 % interval excluding 0). Printed per pair:
@@ -35,6 +37,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from judging_sample import design, estimate, sample_queue  # noqa: E402
 
 from core.corpora.records import load_demo, make_corpus  # noqa: E402
 from core.evaluation.evaluate import SearchConfig, run_config  # noqa: E402
@@ -121,7 +126,7 @@ def pooled(run_a, run_b, queries, seed, a_only=False):
     return items
 
 
-def simulate(strategy, run_a, run_b, truth, grade, true_sign, step, seed, resamples):
+def simulate(strategy, run_a, run_b, truth, grade, true_sign, step, seed, resamples, per_query=4.0):
     queries = list(truth)
     labels: dict[str, dict[str, int]] = {q: {} for q in queries}
     if strategy == "random":
@@ -131,11 +136,14 @@ def simulate(strategy, run_a, run_b, truth, grade, true_sign, step, seed, resamp
         order = pooled(run_a, run_b, queries, seed, a_only=strategy == "a_only")
     else:
         order = None
+    dsg = design(run_a, run_b, K, queries=queries, seed=seed, per_query=per_query) if strategy == "sample" else None
     done, wrong, settled = 0, 0, None
     pool_size = len(pooled(run_a, run_b, queries, seed, a_only=strategy == "a_only"))
     last = None
     while done < pool_size:
-        if order is None:
+        if dsg is not None:
+            batch = sample_queue(dsg, labels)[:step]
+        elif order is None:
             queue = judging_queue(run_a, run_b, labels, K, seed=seed, queries=queries)
             batch = list(zip(queue["query"].head(step), queue["doc_id"].head(step)))
         else:
@@ -145,8 +153,12 @@ def simulate(strategy, run_a, run_b, truth, grade, true_sign, step, seed, resamp
         for q, d in batch:
             labels[q][d] = grade(q, d)
         done += len(batch)
-        last = compare(run_a, run_b, labels, K, n_resamples=resamples, seed=seed)
-        sign = last.verdict.sign
+        if dsg is not None:
+            last = estimate(dsg, labels, n_resamples=resamples, seed=seed)
+            sign = last.sign
+        else:
+            last = compare(run_a, run_b, labels, K, n_resamples=resamples, seed=seed)
+            sign = last.verdict.sign
         if sign and sign != true_sign:
             wrong += 1
         if sign == true_sign:
@@ -162,6 +174,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--step", type=int, default=0, help="judgements per batch (0: pool/150, at least 10)")
     ap.add_argument("--resamples", type=int, default=1000)
+    ap.add_argument("--strategies", nargs="+", default=["sample", "queue", "pooling", "random", "a_only"])
+    ap.add_argument("--per-query", type=float, default=4.0, help="judgements per query the sample asks for")
     args = ap.parse_args()
     for name in args.datasets:
         if name == "xquad-ru" and not (XQUAD / "corpus.csv").exists():
@@ -186,12 +200,15 @@ def main() -> None:
                 pool = len(pooled(dense, run_b, list(truth), seed))
                 step = args.step or max(10, pool // 150)
                 res = {}
-                for strategy in ("queue", "pooling", "random", "a_only"):
+                for strategy in args.strategies:
                     t1 = time.perf_counter()
                     settled, wrong, size, last = simulate(strategy, dense, run_b, truth, grade, true_sign, step,
-                                                          seed, args.resamples)
+                                                          seed, args.resamples, args.per_query)
                     res[strategy] = settled
                     extra = ""
+                    if strategy == "sample" and last is not None:
+                        extra = (f"estimate {last.test['mean_diff']:+.3f} [{last.test['lo']:+.3f}, "
+                                 f"{last.test['hi']:+.3f}] on {last.done} of {last.moving} moving queries")
                     if strategy == "a_only" and last is not None:
                         extra = (f"usual {last.tests['all']['mean_diff']:+.3f} "
                                  f"[{last.tests['all']['lo']:+.3f}, {last.tests['all']['hi']:+.3f}], condensed "
