@@ -62,7 +62,7 @@ def test_threshold_at_fpr_lies_above_the_allowed_negatives():
 
 
 def test_metrics_agree_with_sklearn():
-    from sklearn import metrics as sk   # a requirement of the app (requirements.txt): never skipped
+    from sklearn import metrics as sk  # a requirement of the app (requirements.txt): never skipped
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 300)
     s = np.round(rng.normal(y * 0.7, 1.0), 1)      # rounded: many ties
