@@ -54,7 +54,7 @@ if not annotator():
 
 def judge_view() -> None:
     ci = _cache.corpus_index(s, corpus, enc)
-    c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+    c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
     where = c1.segmented_control("Откуда пары", ["within", "across"], required=True, key="pairs_where",
                                  format_func={"within": "соседи внутри корпуса", "across": "между источниками"}.get,
                                  default="across" if group_column else "within", disabled=not group_column)
