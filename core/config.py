@@ -48,6 +48,7 @@ class Settings:
     imports_dir: Path    # corpora imported from files or a database
     user_models_yaml: Path | None = None   # models users trained or registered [<models_dir>/../models.yaml]
     labels_url: str = ""  # a postgresql:// URL: labels live in that database instead (core.labels.pg_store)
+    pair_labels: Path | None = None   # same / different judgements of pairs (core.tasks.pairs) [<labels dir>/pair_labels.csv]
     ann: AnnConfig = field(default_factory=AnnConfig)   # approximate search past ann.min_vectors
     map: MapConfig = field(default_factory=MapConfig)   # sampled UMAP and the aggregated view
 
@@ -68,6 +69,7 @@ class Settings:
             imports_dir=path("VECSCOPE_IMPORTS_DIR", var / "imports"),
             user_models_yaml=path("VECSCOPE_USER_MODELS_YAML", var / "models.yaml"),
             labels_url=url,
+            pair_labels=path("VECSCOPE_PAIR_LABELS", var / "pair_labels.csv"),
             ann=AnnConfig.from_env(),
             map=MapConfig.from_env(),
         )
@@ -76,6 +78,11 @@ class Settings:
     def registry_files(self) -> tuple[Path, Path]:
         """(bundled, users'): core.models.registry.load_registry merges them, the second wins."""
         return self.models_yaml, self.user_registry
+
+    @property
+    def pair_labels_path(self) -> Path:
+        """Pair labels get a CSV of their own: the relevance eval set stays what it was."""
+        return self.pair_labels or self.labels_path.parent / "pair_labels.csv"
 
     @property
     def user_registry(self) -> Path:

