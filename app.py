@@ -12,6 +12,7 @@ pages = [
     st.Page("pages/data.py", title="Данные", icon=":material/database:"),
     st.Page("pages/compare.py", title="Сравнение моделей", icon=":material/compare_arrows:"),
     st.Page("pages/labels.py", title="Разметка", icon=":material/fact_check:"),
+    st.Page("pages/outcomes.py", title="Отклик", icon=":material/trending_up:"),
 ]
 if not access_granted():
     # The login form (or the access error) and nothing else, under every page's address: a deep
