@@ -38,12 +38,11 @@ if not numeric:
             "есть просмотры и действия (например, столбцы views, likes, comments, forwards).")
     st.stop()
 
-top = st.columns([2, 3])
-kind = top[0].segmented_control("Что предсказываем", list(KINDS), format_func=KINDS.get, default="ratio",
+kind = st.segmented_control("Что предсказываем", list(KINDS), format_func=KINDS.get, default="ratio",
                                 required=True, key="outcomes_kind")
 views = "views" if "views" in numeric else numeric[0]
 actions = [c for c in numeric if c != views]
-with top[1]:
+with st.container():
     if kind == "column":
         c1, c2 = st.columns([2, 1])
         column = c1.selectbox("Столбец", numeric, format_func=display.header, key="outcomes_column")
@@ -160,28 +159,28 @@ labels, names = _maps.clusters(s, ci)
 means = outcomes.cluster_means(labels, rep.rows, rep.y)
 per_point = pd.Series(means["mean"].to_numpy(), index=means["cluster"]).reindex(labels).to_numpy()
 frame = corpus.frame.assign(cluster=[names.get(c, f"кластер {c}") for c in labels], cluster_mean=per_point)
-left, right = st.columns([3, 2])
-left.plotly_chart(plots.map_figure(projection.coords, frame, color_by="cluster_mean",
-                                   hover_cols=[c for c in ("channel_title", "category", "cluster") if c in frame],
-                                   cluster_labels=labels, cluster_names=names), key="outcomes_map")
+left, right = st.columns(2)
+cluster_map = plots.map_figure(projection.coords, frame, color_by="cluster_mean",
+                               hover_cols=[c for c in ("channel_title", "category", "cluster") if c in frame],
+                               cluster_labels=labels, cluster_names=names)
+left.plotly_chart(cluster_map.update_layout(separators=", "), key="outcomes_map")   # decimal comma on the scale
 cluster_table = pd.DataFrame({"кластер": [names.get(c, f"кластер {c}") for c in means["cluster"]],
-                              "постов": means["n"], target.label(): means["mean"]})
-right.dataframe(cluster_table, hide_index=True, column_config={
-    target.label(): st.column_config.NumberColumn(format="%.4g")}, height=480)
+                              "постов": means["n"], target.label(): means["mean"].map(display.significant)})
+right.dataframe(cluster_table, hide_index=True, height=480)
 right.caption(f"Кластеры — те же, что на странице «Карта» (модель «{display.plain(ci.model_id)}»); цвет — "
               "среднее значение цели по постам кластера.")
 
 best, worst = outcomes.extremes(rep)
 neighbours = outcomes.neighbour_outcomes(ci.vectors, rep.rows, rep.y, [*best, *worst])
 value_of = dict(zip(rep.rows.tolist(), rep.y.tolist()))
-for col, title, positions in zip(st.columns(2), ("Лучше всех", "Хуже всех"), (best, worst)):
+for col, title, positions in zip((st.container(), st.container()), ("Лучше всех", "Хуже всех"), (best, worst)):
     part = neighbours[neighbours["position"].isin(positions)].set_index("position").loc[list(positions)]
     col.markdown(f"**{title}**")
     col.dataframe(pd.DataFrame({
         "пост": display.record_titles(corpus.kind, corpus.frame.iloc[list(positions)], limit=90).to_numpy(),
-        "значение": [value_of[p] for p in positions],
-        "у 10 ближайших": part["neighbour_mean"].to_numpy()}), hide_index=True, width="stretch",
-        column_config={c: st.column_config.NumberColumn(format="%.4g") for c in ("значение", "у 10 ближайших")})
+        "значение": [display.significant(value_of[p]) for p in positions],
+        "у 10 ближайших": part["neighbour_mean"].map(display.significant).to_numpy()}), hide_index=True,
+        width="stretch")
 st.caption("«У 10 ближайших» — среднее у самых похожих по эмбеддингу постов: если оно тоже высокое, конвертирует "
            "тема, если нет — сам пост." + (" Для доли в списки попадают посты не меньше чем с медианой просмотров."
                                            if target.is_rate else ""))

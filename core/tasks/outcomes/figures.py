@@ -16,11 +16,11 @@ def predicted_figure(actual: np.ndarray, predicted: np.ndarray, hover: Sequence[
     hi = float(max(actual.max(), predicted.max())) if len(actual) else 1.0
     fig = go.Figure()
     fig.add_trace(go.Scattergl(x=predicted, y=actual, mode="markers", name="посты", text=list(hover),
-                               hovertemplate="%{text}<br>предсказано: %{x:.4g}<br>на деле: %{y:.4g}<extra></extra>",
+                               hovertemplate="%{text}<br>предсказано: %{x:.3r}<br>на деле: %{y:.3r}<extra></extra>",
                                marker={"size": 6, "opacity": 0.7, "line": {"width": 0}}))
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="точный прогноз", hoverinfo="skip",
                              line={"dash": "dot", "color": "#888888"}))
-    fig.update_layout(template="plotly_white", margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    fig.update_layout(template="plotly_white", separators=", ", margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       title={"text": f"«{_escape(model)}»: предсказание на отложенной части и факт"},
                       xaxis={"title": {"text": f"предсказано: {_escape(label)}"}},
                       yaxis={"title": {"text": f"на деле: {_escape(label)}"}},
