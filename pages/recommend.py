@@ -128,10 +128,13 @@ left.dataframe(pd.DataFrame({"когда": before["ts"].map(display.moment).to_n
 top, _ = rep.recommender.recommend(hist, method, n)
 answers = rep.split.answers.get(user, set())
 right.markdown(f"**Рекомендации · {display.plain(NAMES[method])}**")
-right.dataframe(pd.DataFrame({
-    "место": range(1, len(top) + 1), "пост": titles[top],
-    "почему": ["; ".join(f"{titles[h]} ({display.decimal(sim, 2)})" for h, sim in rep.recommender.why(hist, i))
-               if method != "popularity" else "популярно у всех" for i in top],
-    "лайкнул потом": ["да" if i in answers else "" for i in top]}), hide_index=True, width="stretch", height=420)
-right.caption("«Почему» — посты истории, ближайшие к рекомендованному (косинус в скобках). «Лайкнул потом» — "
+with right.container(height=420, border=False):
+    for rank, item in enumerate(top.tolist(), start=1):
+        with st.container(border=True, key=f"reco_item_{rank}"):
+            hit = " · :green-badge[лайкнул потом]" if item in answers else ""
+            st.markdown(f"**{rank}.** {display.plain(titles[item], one_line=True)}{hit}")
+            reasons = ("; ".join(f"{display.plain(titles[h], one_line=True)} ({display.decimal(sim, 2)})"
+                                 for h, sim in rep.recommender.why(hist, item)) if method != "popularity" else "")
+            st.caption(f"похоже на: {reasons}" if reasons else "популярно у всех")
+right.caption("«Похоже на» — посты истории, ближайшие к рекомендованному (косинус в скобках); «лайкнул потом» — "
               "читатель действительно лайкнул или переслал его после разреза.")
