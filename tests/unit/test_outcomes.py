@@ -135,3 +135,15 @@ def test_demo_posts_carry_engagement_and_the_text_did_not_change():
         assert col in numeric_candidates(corpus.frame)
     values = target_values(corpus.frame, Target("ratio", "likes", per="views"), corpus.source)
     assert len(values.y) == len(corpus) and 0.005 < values.y.mean() < 0.1
+
+
+def test_metadata_beside_a_wide_embedding_is_not_drowned_by_the_penalty():
+    rng = np.random.default_rng(3)
+    meta = rng.integers(0, 2, size=(150, 1)).astype(float)          # an ad flag: all the signal
+    noise = rng.normal(size=(150, 300))                               # an embedding that knows nothing
+    y = meta[:, 0] * 2 + rng.normal(scale=0.3, size=150)
+    both = np.hstack([noise, meta])
+    t = cross_validate({"meta": meta, "both": both, "unweighted": both}, y, 5, n_meta={"both": 1}).table
+    r2_of = dict(zip(t["model"], t["r2"]))
+    assert r2_of["meta"] > 0.9 and r2_of["both"] > r2_of["meta"] - 0.05   # the flag still counts in full
+    assert r2_of["unweighted"] < r2_of["both"] - 0.1                      # without the weighting it would not

@@ -54,7 +54,8 @@ def evaluate(corpus: Corpus, target: Target, vectors: Mapping[str, np.ndarray],
     for name, vecs in vectors.items():
         x = np.asarray(vecs, np.float32)[rows]
         features[name] = x if meta is None else np.hstack([x, meta])
-    cv = cross_validate(features, values.y, k, seed, values.successes, values.trials)
+    blocks = {name: meta.shape[1] for name in vectors} if meta is not None else None
+    cv = cross_validate(features, values.y, k, seed, values.successes, values.trials, blocks)
     best = str(cv.table.loc[cv.table["r2"].idxmax(), "model"])
     return Report(target, rows, values.y, values.trials, cv, best, values.notes)
 
