@@ -85,3 +85,19 @@ def test_an_upload_is_saved_only_when_every_row_checks_out(app_env, monkeypatch,
         msg = hostile.read(at.error[0].value)
         assert "clicks.csv" in msg and "'item_id'" in msg and "строке 6" in msg and not stored.exists()
     assert_russian(at, f"Рекомендации, загрузка {'годная' if good else 'с ошибкой'}", data=("item_id", "u1", "u2"))
+
+
+def test_a_hostile_post_is_shown_as_text_in_recommendations(app_env, monkeypatch):
+    data = _with_interactions(app_env, lambda frame: pd.concat([frame, pd.DataFrame(
+        [{"user_id": f"фанат-{i}", "item_id": "p0001", "action": "like", "ts": "2025-09-02T10:00:00"}
+         for i in range(30)])]))                       # p0001 becomes the most popular post
+    posts = pd.read_csv(data / "posts.csv", dtype=str, keep_default_na=False)
+    posts.loc[0, "raw_text"] = hostile.POST_TEXT
+    (data / "posts.csv").write_text(posts.to_csv(index=False, lineterminator="\n"), encoding="utf-8")
+    monkeypatch.setenv("VECSCOPE_DATA_DIR", str(data))
+    at = start("pages/recommend.py")
+    at.segmented_control(key="reco_method").set_value("popularity").run()
+    first = next(m.value for m in at.markdown if m.value.startswith("**1.**"))
+    assert "Кот уронил всё со стола" in hostile.read(first)
+    for m in [*at.markdown, *at.caption]:
+        assert hostile.IMG not in m.value and "<img" not in m.value and "\n#" not in m.value
