@@ -13,6 +13,8 @@ pages = [
     st.Page("pages/compare.py", title="Сравнение моделей", icon=":material/compare_arrows:"),
     st.Page("pages/labels.py", title="Разметка", icon=":material/fact_check:"),
     st.Page("pages/pairs.py", title="Пары", icon=":material/join_inner:"),
+    st.Page("pages/outcomes.py", title="Отклик", icon=":material/trending_up:"),
+    st.Page("pages/recommend.py", title="Рекомендации", icon=":material/recommend:"),
 ]
 if not access_granted():
     # The login form (or the access error) and nothing else, under every page's address: a deep

