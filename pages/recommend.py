@@ -14,7 +14,7 @@ from core.tasks.recommend.interactions import (
 )
 from core.tasks.recommend.methods import HALF_LIFE_DAYS, METHODS
 from pages import _cache
-from pages._state import corpus_and_encoder, require_frame, settings
+from pages._state import admin_required, corpus_and_encoder, require_frame, settings
 from pages._upload import uploader_in_russian
 
 require_frame()
@@ -38,7 +38,9 @@ with st.expander("Загрузить взаимодействия", icon=":mater
                "с ошибкой он не сохраняется, прежние взаимодействия остаются.")
     uploader_in_russian(MAX_FILE_BYTES // 2**20)
     upload = st.file_uploader("Файл взаимодействий", type=["csv", "parquet"], key="reco_upload")
-    if upload is not None and st.button("Сохранить для этого корпуса", key="reco_save", icon=":material/save:"):
+    # saving replaces the corpus' interactions for everyone: an admin's action, as on the Data page
+    if upload is not None and st.button("Сохранить для этого корпуса", key="reco_save", icon=":material/save:") \
+            and admin_required("Замена взаимодействий"):
         try:
             saved = save_interactions(s, corpus, upload.getvalue(), upload.name)
             st.success(f"Сохранено: {display.count(len(saved.frame), 'взаимодействие', 'взаимодействия', 'взаимодействий')}"

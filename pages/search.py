@@ -8,7 +8,7 @@ from pages._state import MODEL_KEY, annotator, corpus_and_encoder, require_frame
 
 require_frame()
 s = settings()
-LABELS = {"memes": "Мемы", "posts": "Посты"}
+LABELS = {"memes": "Мемы", "posts": "Посты", "offers": "Товары"}
 SUBMITTED = "search_submitted"
 
 st.title("Поиск")

@@ -12,7 +12,8 @@ def literal(markdown: str) -> str:
     return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
-PAGES = ["pages/search.py", "pages/channels.py", "pages/map.py", "pages/data.py", "pages/compare.py", "pages/labels.py"]
+PAGES = ["pages/search.py", "pages/channels.py", "pages/map.py", "pages/data.py", "pages/compare.py", "pages/labels.py",
+         "pages/pairs.py", "pages/outcomes.py", "pages/recommend.py"]
 
 
 def start(page: str | None = None) -> AppTest:
