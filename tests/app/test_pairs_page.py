@@ -103,3 +103,22 @@ def test_a_pair_file_with_an_unknown_id_is_named_and_nothing_is_stored(app_env):
     next(b for b in at.button if b.label.startswith("Сохранить метки из файла")).click().run()
     rows = pair_store(app_env).read().frame
     assert len(rows) == 1 and rows.at[0, "note"] == "файл хорошие.csv"
+
+
+def test_pair_labels_train_a_model_through_the_relevance_job(app_env):
+    """The loop closes for pairs: the demo ground truth trains an adapter, which is registered."""
+    from core.models.registry import load_registry
+    from pages._finetune import _jobs
+    from tests.conftest import ROOT
+    at = start(PAGE)
+    set_annotator(at, "анна")
+    next(b for b in at.button if b.label == "Взять эталонную разметку демо").click().run()
+    view(at, "train")
+    at.segmented_control(key="train_method_e5-small").set_value("adapter").run()
+    at.checkbox(key="train_force").check().run()
+    next(b for b in at.button if b.label == "Обучить").click().run()
+    assert not at.exception, at.exception
+    job = _jobs().get(("offers", "e5-small", "adapter", True, None, "pairs"))
+    assert job is not None and job.wait(180).done and job.error is None, job.error
+    names = [s.name for s in load_registry(ROOT / "data" / "models.yaml", app_env / "users.yaml")[1]]
+    assert any("offers" in n for n in names), names
