@@ -6,7 +6,9 @@
     map_params(params, n, sample) -> params: + {"sample": sample} when n > sample (UMAP fitted on a sample)
     neighbour_change(vectors_a, vectors_b, k) -> DataFrame, least-overlapping rows first
 
-Row i of `coords` is corpus row position i. Plotting lives in `core.maps.plots`.
+Row i of `coords` is corpus row position i. Plotting lives in `core.maps.plots`; the Projection
+record in `core.maps.layout`, running UMAP in `core.maps.umap_run`, placing rows and comparing
+neighbourhoods in `core.maps.placing` (their names are importable from here as well).
 
 Placing new vectors. A new text is put at the similarity-weighted mean of the 2-D positions of
 its k nearest corpus vectors (softmax of cosine similarity at temperature PLACE_TEMPERATURE), and
@@ -38,70 +40,47 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import threading
 import time
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
-import pandas as pd
 
 from core.atomic import atomic_bytes, atomic_npy
 
-Progress = Callable[[int, int], None]
-StopCheck = Callable[[], bool]
+# the pieces live in their own modules; their names stay reachable here, where callers look for them
+from core.maps.layout import Projection  # noqa: F401
+from core.maps.placing import (  # noqa: F401
+    PLACE_NPROBE,
+    PLACE_TEMPERATURE,
+    _as_matrix,
+    _normalised,
+    _SampleIndex,
+    neighbour_change,
+    neighbour_sets,
+    place,
+)
+from core.maps.umap_run import (  # noqa: F401
+    EXACT_KNN_MAX,
+    PROGRESS_TOTAL,
+    Progress,
+    ProjectionCancelled,
+    StopCheck,
+    _check,
+    _umap,
+)
 
 METHODS = ("umap", "pca")
 DEFAULT_PARAMS = {"method": "umap", "n_neighbors": 15, "min_dist": 0.1, "metric": "cosine", "seed": 42}
-PLACE_TEMPERATURE = 0.05   # cosine units: a neighbour 0.05 less similar weighs e^-1 as much
-EXACT_KNN_MAX = 50_000     # up to here the UMAP graph uses exact faiss neighbours; beyond, UMAP's
-                           # own NNDescent (exact search is O(n^2)). 22K x 384 on 2 cores: UMAP takes
-                           # 9.5 s in all with exact kNN (2 s of it), 19 s with NNDescent (once compiled)
 MIN_UMAP_POINTS = 10       # fewer points: UMAP's spectral layout is meaningless, PCA is used
 FORMAT_VERSION = 1         # part of the cache key: bump when the stored layout changes
-PROGRESS_TOTAL = 100       # progress is reported as (percent done, 100)
 FIT_SHARE = 60             # sampled maps: percent of progress for the UMAP fit, the rest for placing
 PLACE_CHUNK = 32_768       # rows placed per faiss search (results (chunk, k) are all that is held)
 PLACE_EXACT_MAX = 5e9      # rows x sample comparisons up to which placing rows is exact; beyond, IVF
-PLACE_NPROBE = 16
 
 
-class ProjectionCancelled(RuntimeError):
-    """`should_stop()` returned True while a projection was computed."""
-
-
-@dataclass(frozen=True, eq=False)
-class Projection:
-    """A 2-D map of n vectors. For PCA, `basis` (3, d) = [mean; axis 1; axis 2] places new
-    vectors exactly; UMAP maps place them by their nearest corpus vectors (see module doc)."""
-    coords: np.ndarray                      # (n, 2) float32; row i = corpus row position i
-    method: str                             # "umap" | "pca"
-    params: dict = field(default_factory=dict)
-    basis: np.ndarray | None = None         # PCA only
-    seconds: float = 0.0                    # time it took to compute (not to load)
-    timings: dict = field(default_factory=dict)   # sampled maps: fit_s, place_s, placed, place_index
-
-    def __len__(self) -> int:
-        return len(self.coords)
 
 
 # ---------------------------------------------------------------- computing
-
-
-def _as_matrix(vectors: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(vectors, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"vectors must be a 2-D array (n, d); got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("vectors contain NaN or infinite values")
-    return x
-
-
-def _normalised(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def pca_preview(vectors: np.ndarray) -> Projection:
@@ -234,170 +213,6 @@ def _sampled(vectors, params: dict, progress: Progress | None, should_stop: Stop
     return coords
 
 
-class _SampleIndex:
-    """The fitted sample as `place` searches it: exact faiss inner product, or IVF (nlist ~ 4 sqrt(n),
-    PLACE_NPROBE lists per query) when exact search over all rows to place would take too long."""
-
-    def __init__(self, sample: np.ndarray, exact: bool = True) -> None:
-        import faiss
-        self.size = len(sample)
-        d = sample.shape[1]
-        nlist = int(4 * np.sqrt(self.size))
-        if exact or self.size < 40 * nlist:
-            self._index = faiss.IndexFlatIP(d)
-        else:
-            self._index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-            self._index.train(sample)
-            self._index.nprobe = PLACE_NPROBE
-        self._index.add(sample)
-        self.exact = isinstance(self._index, faiss.IndexFlatIP)
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        sims, pos = self._index.search(np.ascontiguousarray(queries, np.float32), k)
-        missing = pos < 0                       # IVF may find fewer than k: repeat the best one
-        if missing.any():
-            pos = np.where(missing, pos[:, :1], pos)
-            sims = np.where(missing, sims[:, :1], sims)
-        return sims, pos
-
-
-def _check(should_stop: StopCheck | None) -> None:
-    if should_stop is not None and should_stop():
-        raise ProjectionCancelled("projection cancelled")
-
-
-def _umap(x: np.ndarray, params: dict, progress: Progress | None, should_stop: StopCheck | None) -> np.ndarray:
-    umap = _import_umap()
-    n = len(x)
-    k = min(params["n_neighbors"], n - 1)
-    report = progress or (lambda _d, _t: None)
-    report(0, PROGRESS_TOTAL)
-    precomputed = (None, None, None)
-    if params["metric"] in ("cosine", "euclidean") and n <= EXACT_KNN_MAX:
-        precomputed = _exact_knn(x, k, params["metric"], report, should_stop)
-    _check(should_stop)
-    report(30, PROGRESS_TOTAL)
-    writer = _EpochProgress(lambda done, total: report(30 + int(70 * done / max(total, 1)), PROGRESS_TOTAL),
-                            should_stop)
-    reducer = umap.UMAP(
-        n_neighbors=k, min_dist=params["min_dist"], metric=params["metric"], n_components=2,
-        random_state=params["seed"], n_jobs=1 if params["seed"] is not None else -1,
-        precomputed_knn=precomputed,
-        # UMAP reports epochs only through tqdm: a tiny text stream turns them into progress
-        tqdm_kwds={"file": writer, "bar_format": "{n}/{total}\n", "disable": False,
-                   "mininterval": 0.25, "ascii": True},
-    )
-    with _UMAP_RUN_LOCK, warnings.catch_warnings():
-        # "n_jobs overridden by setting random_state" and "no NNDescent index: transform
-        # unavailable" (we never call transform) are expected here
-        warnings.simplefilter("ignore", UserWarning)
-        coords = reducer.fit_transform(x)
-    writer.raise_if_cancelled()
-    report(PROGRESS_TOTAL, PROGRESS_TOTAL)
-    return np.ascontiguousarray(coords, dtype=np.float32)
-
-
-def _exact_knn(x: np.ndarray, k: int, metric: str, report: Progress,
-               should_stop: StopCheck | None) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest neighbours (self included, as UMAP expects) with faiss, in blocks so
-    progress moves and a cancel is honoured. Exact search at 22K x 384 takes seconds and
-    skips NNDescent's own compile and run."""
-    import faiss
-    cosine = metric == "cosine"
-    data = _normalised(x) if cosine else x
-    index = faiss.IndexFlatIP(x.shape[1]) if cosine else faiss.IndexFlatL2(x.shape[1])
-    index.add(data)
-    n, kk = len(x), k
-    indices = np.empty((n, kk), np.int64)
-    dists = np.empty((n, kk), np.float32)
-    block = 2048
-    for start in range(0, n, block):
-        _check(should_stop)
-        scores, pos = index.search(data[start:start + block], kk)
-        indices[start:start + block] = pos
-        dists[start:start + block] = (np.maximum(1.0 - scores, 0.0) if cosine
-                                      else np.sqrt(np.maximum(scores, 0.0)))
-        report(int(30 * min(start + block, n) / n), PROGRESS_TOTAL)
-    # faiss may rank an exact duplicate ahead of the point itself; UMAP wants self first
-    rows = np.arange(n)
-    not_first = indices[:, 0] != rows
-    if not_first.any():
-        for i in np.flatnonzero(not_first):
-            where = np.flatnonzero(indices[i] == i)
-            j = where[0] if len(where) else kk - 1
-            indices[i, 1:j + 1] = indices[i, :j].copy()
-            dists[i, 1:j + 1] = dists[i, :j].copy()
-            indices[i, 0], dists[i, 0] = i, 0.0
-    return indices, dists
-
-
-class _EpochProgress:
-    """A file-like sink for UMAP's tqdm bar formatted as "{n}/{total}": each write becomes a
-    progress call. Raising from inside tqdm would leave its bar half-closed, so a cancel is
-    recorded here and the epoch loop is stopped by raising on the next write only."""
-
-    _pattern = re.compile(r"(\d+)/(\d+)")
-
-    def __init__(self, report: Progress, should_stop: StopCheck | None) -> None:
-        self.report, self.should_stop, self.cancelled = report, should_stop, False
-
-    def write(self, text: str) -> int:
-        for done, total in self._pattern.findall(text):
-            self.report(int(done), int(total))
-        if self.should_stop is not None and not self.cancelled and self.should_stop():
-            self.cancelled = True
-            raise ProjectionCancelled("projection cancelled")
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def raise_if_cancelled(self) -> None:
-        if self.cancelled:
-            raise ProjectionCancelled("projection cancelled")
-
-
-_UMAP_LOCK = threading.Lock()
-_UMAP_READY = False
-# One UMAP layout at a time per process: two would only share the same cores, and numba's
-# fallback "workqueue" threading layer (where OpenMP/TBB are missing) aborts the whole process
-# on concurrent parallel launches - a server must not die because two users opened maps.
-_UMAP_RUN_LOCK = threading.Lock()
-
-
-def _import_umap():
-    """Import umap lazily (it takes seconds: numba, pynndescent) and let numba keep its compiled
-    code on disk. umap 0.5 compiles several functions (the fuzzy graph ones are parallel) with
-    no on-disk cache: ~18 s of compiling (2 idle cores) in every new process before the first map. Turning
-    numba's own cache on for them makes that a one-off per installation (later processes load the
-    machine code in about a second). Best effort: if numba refuses, UMAP just compiles as usual."""
-    global _UMAP_READY
-    import umap
-    if _UMAP_READY:
-        return umap
-    with _UMAP_LOCK:
-        if not _UMAP_READY:
-            try:
-                import importlib
-
-                from numba.core.models.registry import CPUDispatcher
-                for name in ("umap.umap_", "umap.layouts", "umap.spectral", "umap.distances",
-                             "umap.sparse", "umap.utils", "pynndescent.pynndescent_",
-                             "pynndescent.distances", "pynndescent.utils", "pynndescent.rp_trees",
-                             "pynndescent.sparse"):
-                    try:
-                        module = importlib.import_module(name)
-                    except ImportError:
-                        continue
-                    for obj in list(vars(module).values()):
-                        if isinstance(obj, CPUDispatcher) and type(obj._cache).__name__ == "NullCache":
-                            obj.enable_caching()
-            except Exception:   # noqa: BLE001 - an optimisation only; never block a map on it
-                pass
-            _UMAP_READY = True
-    return umap
-
-
 def warm_up() -> None:
     """Run a tiny UMAP once so the numba compile (or cache load) is paid before a user waits;
     meant for a background thread at server start."""
@@ -475,86 +290,3 @@ def cached_projection(cache_dir: str | Path, model_id: str, corpus_hash: str, ve
 # ---------------------------------------------------------------- neighbours
 
 
-def _top_k(corpus: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(similarities, positions) of the k most similar corpus rows per query, best first."""
-    if hasattr(corpus, "search"):               # a core.retrieval.index.FlatIndex
-        return corpus.search(queries, k)
-    sims = queries @ np.asarray(corpus, np.float32).T
-    k = min(k, sims.shape[1])
-    part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    part_sims = np.take_along_axis(sims, part, axis=1)
-    order = np.argsort(-part_sims, axis=1, kind="stable")
-    return np.take_along_axis(part_sims, order, axis=1), np.take_along_axis(part, order, axis=1)
-
-
-def place(projection: Projection, corpus_vectors, new_vectors: np.ndarray,
-          k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Where new vectors land on an existing map, without recomputing it.
-
-    Returns (coords (m, 2) float32, neighbour positions (m, k) int64, most similar first).
-    `corpus_vectors` are the vectors the map was made from (an array, or a FlatIndex over
-    them); new vectors must come from the same model. UMAP maps: softmax-weighted mean of the
-    neighbours' positions (see module doc); PCA maps: the exact linear projection."""
-    q = _as_matrix(np.atleast_2d(new_vectors))
-    size = corpus_vectors.size if hasattr(corpus_vectors, "search") else len(corpus_vectors)
-    if size != len(projection.coords):
-        raise ValueError(f"the map has {len(projection.coords)} points but {size} corpus vectors were "
-                         "given: the map belongs to another corpus or model")
-    if size == 0:
-        raise ValueError("cannot place vectors on an empty map")
-    k = max(1, min(int(k), size))
-    sims, positions = _top_k(corpus_vectors, _normalised(q), k)
-    positions = positions.astype(np.int64)
-    if projection.method == "pca" and projection.basis is not None and projection.basis.shape[1] == q.shape[1]:
-        mean, axes = projection.basis[0], projection.basis[1:3]
-        return ((q - mean) @ axes.T).astype(np.float32), positions
-    weights = np.exp((sims - sims[:, :1]) / PLACE_TEMPERATURE)            # best neighbour = 1
-    weights /= weights.sum(axis=1, keepdims=True)
-    coords = np.einsum("mk,mkc->mc", weights, projection.coords[positions])
-    return coords.astype(np.float32), positions
-
-
-def neighbour_sets(vectors: np.ndarray, k: int = 10) -> np.ndarray:
-    """(n, k) positions of each row's k nearest other rows (cosine, self excluded), exact."""
-    from core.retrieval.index import FlatIndex
-    x = _normalised(_as_matrix(vectors))
-    n = len(x)
-    k = max(0, min(int(k), n - 1))
-    if k == 0:
-        return np.zeros((n, 0), np.int64)
-    _, pos = FlatIndex(x).search(x, k + 1)
-    # drop the row itself wherever it ranks (an exact duplicate may rank first); if it is not
-    # among the k + 1 at all (several duplicates), drop the last one instead
-    keep = pos != np.arange(n)[:, None]
-    order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(pos, order, axis=1).astype(np.int64)
-
-
-def neighbour_change(vectors_a: np.ndarray, vectors_b: np.ndarray, k: int = 10) -> pd.DataFrame:
-    """How each row's k nearest neighbours differ between two models (same rows, any dims).
-
-    Columns: position (row position), overlap (|A ∩ B| / k, 1.0 = same neighbours), shared
-    (count), only_a / only_b (positions that left / joined the neighbour list, in rank order).
-    Sorted by overlap ascending (rows whose neighbourhood changed most first), then position."""
-    a = np.asarray(vectors_a)
-    b = np.asarray(vectors_b)
-    if len(a) != len(b):
-        raise ValueError(f"both models must embed the same rows: {len(a)} vs {len(b)} vectors")
-    na, nb = neighbour_sets(a, k), neighbour_sets(b, k)
-    kk = na.shape[1]
-    if kk == 0:
-        shared = np.zeros(len(a), np.int64)
-        overlap = np.ones(len(a))
-    else:
-        in_b = (na[:, :, None] == nb[:, None, :]).any(axis=2)      # (n, k): A's neighbour also in B
-        in_a = (nb[:, :, None] == na[:, None, :]).any(axis=2)
-        shared = in_b.sum(axis=1)
-        overlap = shared / kk
-    frame = pd.DataFrame({
-        "position": np.arange(len(a), dtype=np.int64),
-        "overlap": overlap.astype(float),
-        "shared": shared.astype(np.int64),
-        "only_a": [row[~mask].tolist() for row, mask in zip(na, in_b)] if kk else [[] for _ in a],
-        "only_b": [row[~mask].tolist() for row, mask in zip(nb, in_a)] if kk else [[] for _ in a],
-    })
-    return frame.sort_values(["overlap", "position"], kind="stable").reset_index(drop=True)
