@@ -136,6 +136,14 @@ def browser(env: dict, shot: Path | None) -> dict:
                     if shot:
                         page.screenshot(path=str(shot), full_page=True)
                 page.close()
+            # a link to the posts map (/map?corpus=posts), opened in a new page of the warm server
+            page = b.new_page(viewport={"width": 1400, "height": 1000}, locale="ru-RU")
+            t0 = time.perf_counter()
+            page.goto(f"{url}/map?corpus=posts")
+            wait_for_app(page, initial_wait_ms=0, timeout_ms=600_000)
+            page.locator("[data-testid='stPlotlyChart'] .imagelayer image").first.wait_for(timeout=600_000)
+            out["link"] = time.perf_counter() - t0
+            page.close()
             b.close()
     finally:
         proc.terminate()
@@ -159,7 +167,7 @@ def main() -> None:
             work = root / f"n{n}"
             env = env_for(work / "data", work / "cache", work / "var")
             if args.browser_only:
-                print(browser(env, args.screenshot))
+                print({k: round(v, 1) if isinstance(v, float) else v for k, v in browser(env, args.screenshot).items()})
                 continue
             t = time.perf_counter()
             make_corpus(work / "data", work / "cache", n, frame, base, model_id)
@@ -180,6 +188,8 @@ def main() -> None:
                           f"goto /map (channels map) {r[visit + ', channels map']:.1f} s, click «Посты» until the "
                           f"1M density image is drawn {r[visit]:.1f} s; total {r[visit + ', total']:.1f} s")
                 print(f"  box drag -> table: {r['box -> table']:.1f} s ({r['selected']})", flush=True)
+                print(f"  a link to the posts map (/map?corpus=posts), warm server: density drawn {r['link']:.1f} s "
+                      "after goto", flush=True)
 
 
 if __name__ == "__main__":

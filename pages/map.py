@@ -16,8 +16,12 @@ TABLE_ROWS = 1000   # a selection of a big map can hold 100K records: the table 
 
 st.title("Карта")
 top = st.columns([1, 2, 1])
-corpus_name = top[0].segmented_control("Корпус", list(CORPORA), format_func=CORPORA.get, default="channels",
-                                       required=True, key="map_corpus")
+# the corpus is in the address (/map?corpus=posts): a link opens that map at once, and a reload keeps it
+st.session_state.setdefault("map_corpus", st.query_params.get("corpus") if st.query_params.get("corpus") in CORPORA
+                            else "channels")
+corpus_name = top[0].segmented_control("Корпус", list(CORPORA), format_func=CORPORA.get, required=True,
+                                       key="map_corpus")
+st.query_params["corpus"] = corpus_name
 corpus, enc = corpus_and_encoder(corpus_name)
 space = None
 if corpus.kind == "channels":   # the same channel vectors and post-processing as the Channels page

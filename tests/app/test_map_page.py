@@ -54,3 +54,24 @@ def test_a_map_past_the_threshold_is_a_density_view_in_russian(app_env, monkeypa
     assert not at.exception, at.exception
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "ваш текст" in [trace.get("name") for trace in spec["data"]]
+
+
+def test_the_map_corpus_is_in_the_address(app_env):
+    """/map?corpus=posts opens the posts map at once (a shared link, a reload); a choice updates the link."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params["corpus"] = "posts"
+    at.run()
+    at.switch_page("pages/map.py").run()
+    assert not at.exception, at.exception
+    assert at.segmented_control(key="map_corpus").value == "posts"
+    at.segmented_control(key="map_corpus").set_value("channels").run()
+    assert at.query_params["corpus"] == "channels"
+    # a made-up value in the address is ignored, not an error
+    other = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    other.query_params["corpus"] = "<script>"
+    other.run()
+    other.switch_page("pages/map.py").run()
+    assert not other.exception and other.segmented_control(key="map_corpus").value == "channels"
