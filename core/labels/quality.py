@@ -14,7 +14,7 @@ from core.labels.store import spreadsheet_csv
 ITEM = ["corpus", "query", "doc_id"]
 
 
-def _judged(latest: pd.DataFrame) -> pd.DataFrame:
+def graded(latest: pd.DataFrame) -> pd.DataFrame:
     """Latest labels with a real grade (0..2): -1 "can't judge" and retractions say nothing."""
     grades = pd.to_numeric(latest["grade"], errors="coerce")
     return latest.assign(grade=grades)[grades >= 0]
@@ -28,7 +28,7 @@ def krippendorff_alpha(latest: pd.DataFrame) -> tuple[float, int]:
         D_o = 1/n * sum_u 1/(m_u - 1) * sum_{i != j in u} (v_i - v_j)^2
         D_e = 1/(n (n - 1)) * sum_{i != j over all pairable values} (v_i - v_j)^2
     """
-    judged = _judged(latest)
+    judged = graded(latest)
     units = [g["grade"].to_numpy(float) for _, g in judged.groupby(ITEM) if len(g) >= 2]
     if not units:
         return float("nan"), 0
@@ -43,7 +43,7 @@ def krippendorff_alpha(latest: pd.DataFrame) -> tuple[float, int]:
 
 def disagreement_queue(latest: pd.DataFrame) -> pd.DataFrame:
     """Doubly judged items, the widest spread of grades first: what to settle next."""
-    judged = _judged(latest)
+    judged = graded(latest)
     rows = []
     for (corpus, query, doc_id), g in judged.groupby(ITEM):
         if g["annotator"].nunique() >= 2:
@@ -56,7 +56,7 @@ def disagreement_queue(latest: pd.DataFrame) -> pd.DataFrame:
 
 def pairwise_agreement(latest: pd.DataFrame) -> pd.DataFrame:
     """Per pair of annotators: shared items and the share graded identically."""
-    judged = _judged(latest)
+    judged = graded(latest)
     wide = judged.pivot_table(index=ITEM, columns="annotator", values="grade", aggfunc="last")
     rows = []
     for a, b in combinations(wide.columns, 2):
@@ -100,7 +100,7 @@ def query_id(corpus: str, query: str) -> str:
 
 def consensus(latest: pd.DataFrame) -> pd.DataFrame:
     """One grade per (corpus, query, doc): the rounded mean of the annotators' grades."""
-    judged = _judged(latest)
+    judged = graded(latest)
     # half up (1.5 -> 2, 0.5 -> 1), not pandas' half-to-even
     grouped = np.floor(judged.groupby(ITEM, sort=True)["grade"].mean() + 0.5).astype(int)
     return grouped.reset_index()

@@ -205,3 +205,22 @@ def test_an_information_need_is_saved_and_shown_to_the_next_annotator(app_env):
     other = search(start(), "когда  всё пошло НЕ по плану")
     shown = next(i.value for i in other.info if "Что ищет пользователь" in i.value)
     assert literal(shown).endswith("Нужен мем-реакция на **сорванный** план <b>без политики</b>")
+
+
+def test_a_wide_disagreement_goes_to_someone_new_with_ordinal_agreement_shown(app_env):
+    from core.labels.store import Label
+    store = LabelStore(app_env / "labels.csv")
+    for who, grade in (("anna", 2), ("boris", 0)):
+        store.append(Label(annotator=who, corpus="memes", query="кот", doc_id="m001", grade=grade))
+        store.append(Label(annotator=who, corpus="memes", query="кот", doc_id="m002", grade=1))
+    at = start("pages/labels.py")
+    set_annotator(at, "vera")
+    at.toggle(key="labels_health").set_value(True).run()
+    assert not at.exception, at.exception
+    assert any("0,667" in c.value and "0,8" in c.value for c in at.caption)      # what alpha's bands mean
+    assert any(m.value.startswith("**Нужно ещё одно мнение:** 1 документ") for m in at.markdown)
+    pairs = next(d.value for d in at.dataframe if "аннотаторы" in d.value.columns and "α" in d.value.columns)
+    assert list(pairs["аннотаторы"]) == ["anna · boris"]
+    next(b for b in at.button if b.label == "Оценить вслепую").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["compare_view"] == "blind" and at.session_state["compare_query"] == "кот"
