@@ -33,13 +33,6 @@ class NeedStore:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
-    def version(self) -> str:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return "missing"
-        return f"{st.st_mtime_ns}:{st.st_size}"
-
     def write(self, corpus: str, query: str, description: str, author: str = "") -> dict:
         """Store a description (empty = cleared) durably; returns the stored row."""
         text = " ".join(str(description or "").replace("\x00", "").split())
