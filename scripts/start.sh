@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Everything the demo pages need (embeddings, compiled UMAP, default maps) is prepared before the
 # server opens, with a progress bar and time left: the first session then waits on nothing.
-echo "[start] готовим демо-данные (первый раз — несколько минут, потом — секунды)"
+echo "[start] готовим демо-данные (первый раз — одна-две минуты, потом — секунды)"
 .venv/bin/python -m core warmup
 echo "[start] запускаем vecscope: откройте http://localhost:8501"
 exec .venv/bin/python -m streamlit run app.py "$@"
