@@ -18,10 +18,14 @@ from core.labels.quality import (
 from pages._state import annotator
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+SHOWN_QUERIES = 50   # the per-query table lists the least agreement first: intervals for these only
+
+
+@st.cache_data(show_spinner="Считаем согласие аннотаторов…", max_entries=4)
 def _agreement(latest: pd.DataFrame):
     """Ordinal alpha overall, per pair and per query (bootstrap intervals): cached per labels read."""
-    return (agreement.ordinal_alpha(graded(latest)), agreement.by_pair(latest), agreement.by_query(latest))
+    return (agreement.ordinal_alpha(graded(latest)), agreement.by_pair(latest),
+            agreement.by_query(latest, intervals_for=SHOWN_QUERIES))
 
 
 def _open_blind(corpus: str, query: str) -> None:
@@ -61,7 +65,7 @@ def show(history: pd.DataFrame, latest: pd.DataFrame, doc_name: Callable[[str, s
         cols[0].dataframe(display.styled(by_pair, names=names, formats={"exact": display.percent, "alpha": two,
                                                                         "lo": two, "hi": two}),
                           hide_index=True, width="stretch")
-        cols[1].dataframe(display.styled(queries.head(50), names=names, formats={"alpha": two, "lo": two, "hi": two}),
+        cols[1].dataframe(display.styled(queries.head(SHOWN_QUERIES), names=names, formats={"alpha": two, "lo": two, "hi": two}),
                           hide_index=True, width="stretch")
         _second_opinion(latest, doc_name)
     st.markdown("**Темп разметки**")
