@@ -56,7 +56,8 @@ def _names(corpus: Corpus):
 
 
 def eval_table(s: Settings, corpus: Corpus, configs: list[SearchConfig], labels: list[str]) -> None:
-    qrels = eval_queries(corpus, _labels(s), corpus.name)
+    latest = _labels(s)
+    qrels = eval_queries(corpus, latest, corpus.name)
     if not qrels:
         st.info("Пока нет проверочных запросов для этого корпуса. Оценивайте результаты на «Поиске» или "
                 "здесь вслепую: примерно 30 % запросов (по хэшу текста) уходят в проверку и никогда не обучают.")
@@ -96,7 +97,7 @@ def eval_table(s: Settings, corpus: Corpus, configs: list[SearchConfig], labels:
     from pages._judging import judging_block
     from pages._suggest import corpus_qrels, suggestions
     wanted = [(q, d) for q in qrels for run in table.runs.values() for d in list(run.get(q, ()) or ())[:table.k]]
-    sug = suggestions(s, corpus, configs, corpus_qrels(_labels(s), corpus.name), wanted)
+    sug = suggestions(s, corpus, configs, corpus_qrels(latest, corpus.name), wanted)
     judging_block(table, qrels, labels, sug)
     # -- end judging
     dis = table.disagreements.get(b)

@@ -17,7 +17,6 @@ from core.labels.quality import (
 )
 from pages._state import annotator
 
-
 SHOWN_QUERIES = 50   # the per-query table lists the least agreement first: intervals for these only
 
 

@@ -36,8 +36,14 @@ def _column_or_none(frame: pd.DataFrame, candidates: Sequence[str]) -> str | Non
     return next((c for c in candidates if c in frame.columns), None)
 
 
+def plotly_text(text) -> str:
+    """One user text (a model, column or corpus name) for a plotly title, legend or axis, which
+    are HTML-ish: shown as written, never opening a tag."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _escape(values: pd.Series) -> pd.Series:
-    """Plotly hover labels are HTML-ish: user text must not open tags."""
+    """Plotly hover labels are HTML-ish: user text must not open tags (plotly_text, a column at once)."""
     return (values.str.replace("&", "&amp;", regex=False).str.replace("<", "&lt;", regex=False)
             .str.replace(">", "&gt;", regex=False))
 

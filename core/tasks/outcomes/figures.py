@@ -6,6 +6,8 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from core.maps.plots import plotly_text as _escape  # user text in titles and legends: as written
+
 
 def predicted_figure(actual: np.ndarray, predicted: np.ndarray, hover: Sequence[str], label: str,
                      model: str) -> go.Figure:
@@ -26,8 +28,3 @@ def predicted_figure(actual: np.ndarray, predicted: np.ndarray, hover: Sequence[
                       yaxis={"title": {"text": f"на деле: {_escape(label)}"}},
                       legend={"orientation": "h", "y": -0.15})
     return fig
-
-
-def _escape(text: str) -> str:
-    """Plotly titles are HTML-ish; model and column names come from users."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.maps.plots import plotly_text as _escape  # user text in titles and legends: as written
 from core.tasks.pairs import metrics as m
 from core.tasks.pairs.evaluate import PairEval
 
@@ -69,8 +70,3 @@ def precision_recall(results: list[PairEval]) -> go.Figure:
     fig.update_layout(title="Точность и полнота на тестовых парах", xaxis_title="полнота (TPR)",
                       yaxis_title="точность", yaxis_range=[0, 1.02])
     return _layout(fig)
-
-
-def _escape(text: str) -> str:
-    # plotly renders a subset of HTML in titles and legends; a model name is shown as written
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
