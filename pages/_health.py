@@ -60,12 +60,12 @@ def show(history: pd.DataFrame, latest: pd.DataFrame, doc_name: Callable[[str, s
         two = lambda v: display.decimal(v, 2)   # noqa: E731
         names = {"alpha": "α", "lo": "95 % интервал: от", "hi": "до", "items": "документов с 2+ оценками"}
         st.markdown("**Согласие по парам аннотаторов и по запросам** (α с 95 % интервалом бутстрэпа по документам)")
-        cols = st.columns(2)
-        cols[0].dataframe(display.styled(by_pair, names=names, formats={"exact": display.percent, "alpha": two,
-                                                                        "lo": two, "hi": two}),
-                          hide_index=True, width="stretch")
-        cols[1].dataframe(display.styled(queries.head(SHOWN_QUERIES), names=names, formats={"alpha": two, "lo": two, "hi": two}),
-                          hide_index=True, width="stretch")
+        st.dataframe(display.styled(by_pair, names=names, formats={"exact": display.percent, "alpha": two,
+                                                                   "lo": two, "hi": two}), hide_index=True)
+        # α first: a long query must not push the number this table is about off the screen
+        per_query = queries.head(SHOWN_QUERIES)[["alpha", "lo", "hi", "items", "query", "corpus"]]
+        st.dataframe(display.styled(per_query, names=names, formats={"alpha": two, "lo": two, "hi": two}),
+                     hide_index=True, width="stretch", height=min(38 * (len(per_query) + 1), 400))
         _second_opinion(latest, doc_name)
     st.markdown("**Темп разметки**")
     st.dataframe(display.styled(judgements_per_hour(history), formats={"per_hour": lambda v: display.decimal(v, 1)}),

@@ -285,6 +285,9 @@ def summary_frame(c: Comparison, names: Sequence[str] | None = None) -> pd.DataF
     """The side-by-side table the page shows (Russian headers), one row per configuration."""
     k = c.k
     frame = c.summary[["judged", "ndcg", "cndcg", "cmrr", "ndcg_full", "n_full", "unjudged"]].copy()
+    if frame["ndcg_full"].isna().any():
+        # no fully judged query yet: st.dataframe draws a missing number as "None", so say it in text
+        frame["ndcg_full"] = [display.MISSING if pd.isna(v) else display.decimal(v) for v in frame["ndcg_full"]]
     frame.columns = [f"judged@{k}", f"nDCG@{k}", f"сжатый nDCG@{k}", f"сжатый MRR@{k}",
                      f"nDCG@{k} (полностью оценённые)", "полностью оценённых запросов", f"неоценённых в топ-{k}"]
     frame.index = list(names) if names is not None else [c.a, c.b]

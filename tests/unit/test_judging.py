@@ -156,3 +156,10 @@ def test_eval_table_carries_the_robust_comparison_and_warns_on_unequal_coverage(
     assert rob.summary.loc["A", "judged"] == rob.summary.loc["B", "judged"]
     assert same.unequal_coverage == {"b": False}
     assert rob.verdict.sign == 0 and "мало: 1" in rob.verdict.text
+
+
+def test_the_summary_table_says_missing_in_text_where_no_query_is_fully_judged():
+    from core.evaluation.judging import summary_frame
+    c = compare({"q": ["a", "b"]}, {"q": ["b", "c"]}, {"q": {"a": 2}}, 2)
+    column = summary_frame(c)["nDCG@2 (полностью оценённые)"]
+    assert list(column) == ["—", "—"]       # st.dataframe would draw a NaN as "None"
