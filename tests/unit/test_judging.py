@@ -115,11 +115,12 @@ def test_queue_orders_by_impact_and_is_blind_and_stable():
     run_b = {"q": ["b1", "a2", "a3"], "p": ["t1", "t2"]}
     qrels = {"q": {"a3": 0}, "p": {}}
     queue = judging_queue(run_a, run_b, qrels, k=3, seed=1)
-    assert list(queue.columns) == ["query", "doc_id", "priority", "for_target"]   # no model names or ranks
+    # no model names or ranks
+    assert list(queue.columns) == ["query", "doc_id", "stage", "priority", "for_target"]
     # q: s (rank 1 in A only) and b1 (rank 1 in B only) move the difference by 1; a2 at rank 2 in both by 0
     assert set(map(tuple, queue[["query", "doc_id"]].head(2).to_numpy())) == {("q", "s"), ("q", "b1")}
     assert queue.loc[queue["doc_id"] == "a2", "priority"].item() == 0
-    assert queue["priority"].iloc[0] == pytest.approx(2.0)        # impact 1 x spread 2
+    assert queue["priority"].iloc[0] == pytest.approx(1.0)
     assert len(queue) == 5                                        # s, b1, a2 + t1, t2
     again = judging_queue(run_a, run_b, qrels, k=3, seed=1)
     assert queue.equals(again)
@@ -129,6 +130,43 @@ def test_queue_orders_by_impact_and_is_blind_and_stable():
     assert seen.set_index("doc_id").loc["b1", "rank_b"] == 1
     assert next_item(queue) in {("q", "s"), ("q", "b1")}
     assert next_item(queue.iloc[0:0]) is None
+
+
+def _lists(prefix_a: str, prefix_b: str, n: int = 10) -> tuple[list[str], list[str]]:
+    return [f"{prefix_a}{i}" for i in range(1, n + 1)], [f"{prefix_b}{i}" for i in range(1, n + 1)]
+
+
+def test_queue_completes_a_query_with_a_relevant_grade_before_scouting_new_ones():
+    # "done": a relevant grade already, so its worst case counts every hole; "new": nothing judged
+    a_done, b_done = _lists("x", "y")
+    a_new, b_new = _lists("u", "v")
+    run_a, run_b = {"done": a_done, "new": a_new}, {"done": b_done, "new": b_new}
+    qrels = {"done": {"y1": 2}, "new": {}}
+    queue = judging_queue(run_a, run_b, qrels, k=10, seed=3)
+    done = queue[queue["query"] == "done"]
+    assert set(done["stage"]) == {"complete"} and len(done) == 19            # every moving hole of the query
+    first = queue.head(19)
+    assert set(first["query"]) == {"done"}                                  # completed before any scouting
+    assert list(first["priority"]) == sorted(first["priority"], reverse=True)   # the biggest impact first
+    new = queue[queue["query"] == "new"]
+    # scouting: only what either list ranks in its top 3, before the deeper documents
+    scout = new[new["stage"] == "scout"]
+    assert set(scout["doc_id"]) == {"u1", "u2", "u3", "v1", "v2", "v3"}
+    assert list(new["stage"]).index("rest") == len(scout)
+    assert set(new[new["stage"] == "rest"]["doc_id"]) == {f"u{i}" for i in range(4, 11)} | \
+        {f"v{i}" for i in range(4, 11)}
+
+
+def test_queue_scouts_one_query_at_a_time_and_never_asks_for_same_rank_documents_first():
+    run_a = {q: [f"{q}-s", f"{q}-a2", f"{q}-a3"] for q in ("p", "q", "r")}
+    run_b = {q: [f"{q}-s", f"{q}-b2", f"{q}-b3"] for q in ("p", "q", "r")}
+    queue = judging_queue(run_a, run_b, {}, k=3, seed=0)
+    scout = queue[queue["stage"] == "scout"]
+    # each query's scouting is contiguous (one query at a time), and the shared top document waits
+    runs = [q for i, q in enumerate(scout["query"]) if i == 0 or q != scout["query"].iloc[i - 1]]
+    assert sorted(runs) == ["p", "q", "r"]
+    assert set(queue[queue["doc_id"].str.endswith("-s")]["stage"]) == {"rest"}
+    assert queue.tail(3)["doc_id"].str.endswith("-s").all()
 
 
 def test_coverage_progress_counts_target_and_holes():
