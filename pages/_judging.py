@@ -7,10 +7,13 @@ import streamlit as st
 from core import display
 from core.evaluation.estimated import estimated
 from core.evaluation.judging import EXPLAIN, TARGET, compare, summary_frame
-from core.evaluation.judging_queue import coverage_progress, judging_queue, next_item
+from core.evaluation.judging_queue import coverage_progress, judging_queue, next_item, queue_queries
+
+QUEUE_KEY = "judging_queue_queries"   # the queue's queries in visiting order, for the blind view
 
 
-def _open_blind(query: str) -> None:
+def _open_blind(query: str, order: list[str]) -> None:
+    st.session_state[QUEUE_KEY] = order
     st.session_state["compare_query"] = query
     st.session_state["compare_view"] = "blind"
 
@@ -45,10 +48,13 @@ def judging_block(table, qrels, labels, sug=None) -> None:
     if head is None:
         st.caption(f"Очередь разметки пуста: топ-{k} обеих конфигураций оценён целиком.")
         return
+    now = queue[queue["stage"] != "rest"]
     st.caption(f"Очередь разметки: {display.count(len(queue), 'документ', 'документа', 'документов')} "
-               "из объединения топов, первыми — те, чья оценка сильнее всего сдвинет сравнение. "
-               "Модели не называются, порядок документов в слепом режиме перемешан.")
-    st.button("Оценить следующий из очереди вслепую", on_click=_open_blind, args=(head[0],),
+               f"из объединения топов, из них сейчас нужны {display.number(len(now))}: сначала запросы, где уже "
+               "есть релевантная оценка (пока их документы не оценены, решение считает их против лидера), затем по "
+               "одному запросу — то, что обе конфигурации ставят в свой топ-3. Модели не называются, порядок "
+               "документов в слепом режиме перемешан.")
+    st.button("Оценить следующий из очереди вслепую", on_click=_open_blind, args=(head[0], queue_queries(queue)),
               icon=":material/playlist_add_check:", key="judging_next")
 
 

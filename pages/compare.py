@@ -5,9 +5,10 @@ from core import display
 from core.corpora.errors import CorpusError
 from core.evaluation.compare import blind_pool, judged_share, rank_moves
 from core.evaluation.evaluate import MODES, SearchConfig, run_config
+from core.evaluation.judging_queue import asked_now
 from core.models.encoders import EncoderLoadError
 from core.retrieval.search import QueryError, prepare_query
-from pages import _cache, _finetune, _grading, _needs, _suggest
+from pages import _cache, _finetune, _grading, _judging, _needs, _suggest
 from pages._state import MODEL_KEY, annotator, require_frame, settings
 
 require_frame()
@@ -75,6 +76,35 @@ def show_doc(doc_id: str, *, prefix: str, rank: int | None, key: str, grades: di
                            state=grades.get(doc_id), key=key)
 
 
+def _go_next(order: list[str], after: str) -> None:
+    st.session_state["compare_query"] = order[(order.index(after) + 1) % len(order)]
+
+
+def queue_split(pool: list[str], lists, query: str, k: int) -> tuple[list[str], list[str]]:
+    """(first, later): coming from the judging queue, the documents it asks for now on this query
+    come first and the rest wait in an expander; otherwise the whole pool, as typed."""
+    order = st.session_state.get(_judging.QUEUE_KEY) or []
+    if query not in order:
+        return pool, []
+    latest = _cache.store(s).latest(_cache.labels(s).frame)
+    judged = _suggest.corpus_qrels(latest[latest["query"] == query], corpus.name).get(query, {})
+    asked = asked_now(lists[0], lists[1], judged, k)
+    # judged ones stay where they are (a graded result must not jump into the expander)
+    first = [d for d in pool if d in asked or d in judged]
+    place = order.index(query) + 1
+    with st.container(horizontal=True, vertical_alignment="center"):
+        if asked:
+            st.info(f"Очередь разметки, запрос {place} из {len(order)}: для сравнения сейчас нужны ещё "
+                    f"{display.count(len(asked), 'документ', 'документа', 'документов')} — они первыми.",
+                    icon=":material/playlist_add_check:")
+        else:
+            st.success(f"Очередь разметки, запрос {place} из {len(order)}: здесь для сравнения больше ничего не "
+                       "нужно.", icon=":material/check:")
+        st.button("Следующий запрос очереди", on_click=_go_next, args=(order, query), key="queue_next",
+                  icon=":material/skip_next:")
+    return first, [d for d in pool if d not in first]
+
+
 hints = None   # suggested grades, shown only in the blind view when switched on
 if view in ("side", "blind"):
     with st.form("compare_form", border=False):
@@ -118,9 +148,15 @@ if view in ("side", "blind"):
             st.caption(display.plain(_suggest.agreement_line(hints)))
         st.caption(f"{len(pool)} документов из обоих топ-{k} в случайном порядке, без названий моделей. "
                    "Оценка пишется один раз и засчитывается обеим моделям.")
-        for i, doc_id in enumerate(pool, start=1):
+        first, later = queue_split(pool, lists, query, int(k))
+        for i, doc_id in enumerate(first, start=1):
             show_doc(doc_id, prefix=f"**{i}.**", rank=None, key=f"blind{i}", grades=grades,
                      model=f"blind:{configs[0].label}|{configs[1].label}")
+        if later:
+            with st.expander(f"Остальные документы запроса ({len(later)}): для сравнения сейчас не нужны"):
+                for i, doc_id in enumerate(later, start=len(first) + 1):
+                    show_doc(doc_id, prefix=f"**{i}.**", rank=None, key=f"blind{i}", grades=grades,
+                             model=f"blind:{configs[0].label}|{configs[1].label}")
 
 elif view == "table":
     _finetune.eval_table(s, corpus, configs, labels)

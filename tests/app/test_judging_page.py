@@ -1,5 +1,5 @@
 """The «Оценка» view's judging block (pages/_judging.py) through app.py with AppTest."""
-from tests.app.test_pages import start
+from tests.app.test_pages import set_annotator, start
 
 
 def test_eval_view_shows_coverage_side_by_side_a_verdict_and_a_blind_queue(app_env):
@@ -21,3 +21,38 @@ def test_eval_view_shows_coverage_side_by_side_a_verdict_and_a_blind_queue(app_e
     assert at.text_input(key="compare_query").value
     # blind: no model name on the page
     assert "e5-small" not in " ".join(m.value for m in at.markdown)
+
+
+def _grade_keys(node) -> set[str]:
+    return {b.key for b in node.button if b.key and b.key.startswith("g0_blind")}
+
+
+def _waiting(at) -> set[str]:
+    """Grade buttons inside the blind view's «Остальные документы» expander."""
+    return {k for e in at.expander if e.label.startswith("Остальные документы") for k in _grade_keys(e)}
+
+
+def test_coming_from_the_queue_the_blind_view_puts_what_it_asks_first_and_keeps_graded_ones_in_place(app_env):
+    from core.labels.store import LabelStore
+
+    at = start("pages/compare.py")
+    set_annotator(at, "vera")
+    at.segmented_control(key="compare_view").set_value("table").run()
+    next(b for b in at.button if b.label == "Оценить следующий из очереди вслепую").click().run()
+    assert not at.exception, at.exception
+    first_query = at.text_input(key="compare_query").value
+    note = next(i.value for i in at.info if i.value.startswith("Очередь разметки, запрос 1 из"))
+    asked = int(note.split("нужны ещё ")[1].split()[0])
+    later = _waiting(at)
+    main = _grade_keys(at) - later
+    # nothing is judged yet: the queue scouts what either configuration ranks in its top 3 (at most 6)
+    assert 0 < asked == len(main) <= 6 and later
+    at.button(key="g0_blind1").click().run()
+    assert not at.exception, at.exception
+    rows = LabelStore(app_env / "labels.csv").read().frame
+    assert (rows["query"] == first_query).sum() == 1                      # on disk
+    later_now = _waiting(at)
+    assert "g0_blind1" in _grade_keys(at) - later_now                     # the graded result did not jump away
+    at.button(key="queue_next").click().run()
+    assert at.text_input(key="compare_query").value != first_query
+    assert any(i.value.startswith("Очередь разметки, запрос 2 из") for i in [*at.info, *at.success])
