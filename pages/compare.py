@@ -7,7 +7,7 @@ from core.evaluation.compare import blind_pool, judged_share, rank_moves
 from core.evaluation.evaluate import MODES, SearchConfig, run_config
 from core.models.encoders import EncoderLoadError
 from core.retrieval.search import QueryError, prepare_query
-from pages import _cache, _finetune, _grading, _needs, _suggest
+from pages import _cache, _finetune, _grading, _llm, _needs, _suggest
 from pages._state import MODEL_KEY, annotator, require_frame, settings
 
 require_frame()
@@ -69,13 +69,12 @@ def show_doc(doc_id: str, *, prefix: str, rank: int | None, key: str, grades: di
         st.caption(display.plain(body if len(body) < 320 else body[:320].rsplit(" ", 1)[0] + " …"))   # as written
         tip = _suggest.hint(hints, query, doc_id)
         if tip:
-            st.caption(tip, help="Модель, обученная на ваших оценках этого корпуса. Не записывается, пока вы не "
-                                 "оцените сами.")
+            st.caption(tip, help=_suggest.hint_help(hints))
         _grading.grade_row(corpus=corpus.name, query=query, doc_id=doc_id, rank=rank, model=model,
                            state=grades.get(doc_id), key=key)
 
 
-hints = None   # suggested grades, shown only in the blind view when switched on
+hints = None   # suggested grades (or an LLM judge's), shown only in the blind view when switched on
 if view in ("side", "blind"):
     with st.form("compare_form", border=False):
         c1, c2 = st.columns([4, 1])
@@ -113,9 +112,13 @@ if view in ("side", "blind"):
         if st.toggle("Подсказки модели", key="compare_hints",
                      help="Степень, которую предлагает модель, обученная на ваших оценках. По умолчанию выключено: "
                           "подсказка до собственного решения сдвигает оценку."):
-            hints = _suggest.suggestions(s, corpus, configs, _suggest.corpus_qrels(_cache.store(s).latest(
-                _cache.labels(s).frame), corpus.name), [(query, d) for d in pool])
-            st.caption(display.plain(_suggest.agreement_line(hints)))
+            qrels = _suggest.corpus_qrels(_cache.store(s).latest(_cache.labels(s).frame), corpus.name)
+            judge = _llm.chosen()      # a choice of source only when [llm_judge] is in the secrets
+            if judge is not None:
+                hints = _llm.judgements(s, corpus, judge, qrels, [(query, d) for d in pool])
+            else:
+                hints = _suggest.suggestions(s, corpus, configs, qrels, [(query, d) for d in pool])
+                st.caption(display.plain(_suggest.agreement_line(hints)))
         st.caption(f"{len(pool)} документов из обоих топ-{k} в случайном порядке, без названий моделей. "
                    "Оценка пишется один раз и засчитывается обеим моделям.")
         for i, doc_id in enumerate(pool, start=1):
