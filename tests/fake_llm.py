@@ -25,6 +25,12 @@ class FakeJudge:
                 fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 if fake.delay:
                     time.sleep(fake.delay)
+                if fake.status in (301, 302, 307, 308):
+                    self.send_response(fake.status)
+                    self.send_header("Location", "/elsewhere/chat/completions")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if fake.status != 200:
                     out = json.dumps({"error": {"message": "модель упала"}}).encode()
                     self.send_response(fake.status)
@@ -41,6 +47,12 @@ class FakeJudge:
                     self.wfile.write(out)
                 except OSError:          # the client gave up (the timeout test)
                     pass
+
+            def do_GET(self):           # only a followed redirect would come here
+                fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": None})
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args):
                 pass

@@ -241,7 +241,17 @@ def _error_detail(exc: urllib.error.HTTPError) -> str:
     return display.snippet(raw, 160)
 
 
-_HTTP_HINTS = {401: "ключ `api_key` не подошёл или не задан", 403: "ключ `api_key` не подошёл или не задан",
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is refused (it surfaces as the HTTP error it is): following one would send the
+    texts, and the api_key, to a host nobody configured."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_HTTP_HINTS = {**dict.fromkeys((301, 302, 303, 307, 308), "сервер перенаправляет запрос, а перенаправлениям судья "
+                                                          "не следует: укажите в `base_url` конечный адрес"),
+               401: "ключ `api_key` не подошёл или не задан", 403: "ключ `api_key` не подошёл или не задан",
                404: "нет такого адреса или модели: проверьте `base_url` (обычно оканчивается на /v1) и `model`",
                429: "сервер просит спрашивать реже", }
 
@@ -256,7 +266,8 @@ def ask(config: JudgeConfig, query: str, text: str, need: str = "", opener: Call
                                  method="POST")
     where = f"LLM-судья на {config.host}"
     try:
-        with (opener or urllib.request.urlopen)(req, timeout=config.timeout_s) as resp:
+        # built per request: its proxy settings are the environment's now, not at import
+        with (opener or urllib.request.build_opener(_NoRedirect).open)(req, timeout=config.timeout_s) as resp:
             raw = resp.read(MAX_RESPONSE_BYTES)
     except urllib.error.HTTPError as exc:
         detail = _error_detail(exc)

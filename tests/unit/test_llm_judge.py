@@ -150,6 +150,14 @@ def test_an_http_error_says_which_status_and_where(fake, status, words):
     assert f"127.0.0.1:{server.port}" in msg and all(w in msg for w in words), msg
 
 
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirect_is_not_followed(fake, status):
+    server = fake(status=status)
+    with pytest.raises(JudgeError, match=f"HTTP {status}.*base_url"):
+        ask(server.config(api_key="sk-test"), "кот", "документ")
+    assert [r["path"] for r in server.requests] == ["/v1/chat/completions"]     # nothing sent anywhere else
+
+
 def test_a_refused_connection_and_a_timeout_are_named():
     with socket.socket() as s:                       # a port nobody listens on
         s.bind(("127.0.0.1", 0))
