@@ -72,6 +72,6 @@ def judgements(s, corpus: Corpus, judge: llm_judge.JudgeConfig, qrels: dict,
         st.button("Спросить LLM-судью снова", on_click=_retry, key="compare_llm_retry", icon=":material/refresh:")
     elif result.pending:
         st.caption(f"Ещё {display.count(result.pending, 'вопрос', 'вопроса', 'вопросов')} LLM-судье не задано: "
-                   f"за один раз — не больше {display.number(judge.max_items)} (`max_items` в [llm_judge]).")
+                   f"за один раз — не больше {display.number(judge.max_items)} (`max_items` в `[llm_judge]`).")
         st.button("Спросить ещё", key="compare_llm_more", icon=":material/playlist_add:")
     return result

@@ -78,7 +78,7 @@ class JudgeError(RuntimeError):
 
 
 def _problem(text: str) -> JudgeConfigError:
-    return JudgeConfigError(f"LLM-судья не настроен: в {SECRETS_FILE}, раздел [{SECTION}], {text} "
+    return JudgeConfigError(f"LLM-судья не настроен: в {SECRETS_FILE}, раздел `[{SECTION}]`, {text} "
                             "Пока это не исправлено, подсказки LLM недоступны; остальное работает как обычно.")
 
 
@@ -97,7 +97,7 @@ class JudgeConfig:
         if section is None:
             return None
         if not isinstance(section, Mapping):
-            raise _problem(f"`{SECTION}` должен быть разделом [{SECTION}] с ключами base_url и model.")
+            raise _problem(f"`{SECTION}` должен быть разделом `[{SECTION}]` с ключами `base_url` и `model`.")
         unknown = [str(k) for k in section if k not in KEYS]
         if unknown:
             raise _problem(f"неизвестный ключ {display.quoted(unknown)}; известны: {', '.join(KEYS)}.")
@@ -272,7 +272,7 @@ def ask(config: JudgeConfig, query: str, text: str, need: str = "", opener: Call
     except urllib.error.HTTPError as exc:
         detail = _error_detail(exc)
         hint = _HTTP_HINTS.get(exc.code) or ("ошибка на стороне сервера" if exc.code >= 500 else "")
-        said = "; ".join(x for x in (hint, f"сервер пишет: «{detail}»" if detail else "") if x)
+        said = "; ".join(x for x in (hint, f"сервер пишет: `{detail.replace('`', chr(39))}`" if detail else "") if x)
         raise JudgeError(f"{where} ответил ошибкой HTTP {exc.code}" + (f" ({said})" if said else "") + ".") from None
     except urllib.error.URLError as exc:
         raise JudgeError(_network_message(config, exc.reason)) from None
@@ -289,7 +289,7 @@ def ask(config: JudgeConfig, query: str, text: str, need: str = "", opener: Call
 def _network_message(config: JudgeConfig, reason) -> str:
     if isinstance(reason, TimeoutError):
         return (f"LLM-судья на {config.host} не ответил за {display.decimal(config.timeout_s, 0 if config.timeout_s.is_integer() else 1)} с "
-                "(ключ `timeout_s` в [llm_judge]).")
+                "(ключ `timeout_s` в `[llm_judge]`).")
     if isinstance(reason, ConnectionRefusedError):
         why = "соединение отклонено — сервер не запущен или слушает другой порт"
     elif isinstance(reason, socket.gaierror):
@@ -298,8 +298,8 @@ def _network_message(config: JudgeConfig, reason) -> str:
         why = "ошибка TLS (сертификат или протокол)"
     elif isinstance(reason, (ConnectionResetError, http.client.HTTPException)):
         why = "сервер оборвал соединение"
-    else:
-        why = display.snippet(str(reason), 160) or type(reason).__name__
+    else:       # the system's own words (English) as a technical detail
+        why = "ошибка сети (`" + (display.snippet(str(reason), 160).replace("`", "'") or type(reason).__name__) + "`)"
     return f"Не удалось связаться с LLM-судьёй на {config.host}: {why}."
 
 
@@ -524,5 +524,5 @@ def calibration_line(j: Judgements) -> str:
     unparsed = a.get("unparsed", 0)
     tail = (f" На {display.count(unparsed, 'вопрос', 'вопроса', 'вопросов')} ответ не разобран: там подсказки нет."
             if unparsed else "")
-    return (f"LLM-судья {name}: {measured}. Уверенности сервер не сообщает.{tail} Подсказка — только намёк: "
+    return (f"LLM-судья {name}: {measured}. Уверенности у подсказки нет: вероятностей у сервера не спрашиваем.{tail} Подсказка — только намёк: "
             "оценкой она становится, когда её подтвердит человек.")

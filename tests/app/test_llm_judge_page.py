@@ -11,6 +11,7 @@ from core.labels.store import LabelStore
 from tests.app.test_compare_page import _seed_labels, compare
 from tests.app.test_hostile_pages import assert_inert
 from tests.app.test_pages import literal, start
+from tests.app.test_russian import LATIN, assert_russian
 from tests.conftest import ROOT
 from tests.fake_llm import FakeJudge
 
@@ -68,6 +69,7 @@ def test_the_blind_view_shows_llm_hints_and_never_writes_them(app_env, judge_cac
     assert len(server.requests) == len(pool) + n
     assert all(r["body"]["model"] == MODEL for r in server.requests)
     assert_inert(at, f"LLM-судья ({MODEL})", f"LLM-судья {MODEL}:")          # the name on screen is text
+    assert_russian(at, "Сравнение вслепую, подсказки LLM", data=tuple(LATIN.findall(MODEL)))
     sent = [r["body"]["messages"][1]["content"] for r in server.requests]
     assert any(QUERY in body for body in sent)
     assert (app_env / "labels.csv").read_bytes() == before                   # a hint is never a label
@@ -81,6 +83,7 @@ def test_without_the_section_there_is_no_llm_choice(app_env, judge_cache):
     _seed_labels(app_env / "labels.csv")
     at = blind_with_hints(start("pages/compare.py"))
     assert not [r for r in at.radio if r.key == "compare_hint_source"]
+    assert_russian(at, "Сравнение вслепую без раздела [llm_judge]")
     assert not any("LLM" in c.value for c in at.caption) and not any("LLM" in w.value for w in at.warning)
     assert any(c.value.startswith("Подсказка модели:") for c in at.caption)
     assert not judge_cache.exists()
@@ -97,6 +100,7 @@ def test_an_endpoint_that_is_down_is_a_warning_and_the_page_goes_on(app_env, jud
     assert "соединение отклонено" in warning and f"127.0.0.1:{port}" in literal(warning)
     assert [m.value for m in at.markdown if m.value.startswith("**1.**")]      # the results are still there
     assert any(b.label == "Спросить LLM-судью снова" for b in at.button)
+    assert_russian(at, "Сравнение вслепую, LLM-судья недоступен", data=("fake-judge",))
 
 
 def test_a_bad_section_names_the_key_and_offers_no_llm(app_env, judge_cache):
@@ -104,3 +108,4 @@ def test_a_bad_section_names_the_key_and_offers_no_llm(app_env, judge_cache):
     assert not at.exception, at.exception
     assert any("base_url" in literal(w.value) and ".streamlit/secrets.toml" in literal(w.value) for w in at.warning)
     assert not [r for r in at.radio if r.key == "compare_hint_source"]
+    assert_russian(at, "Сравнение вслепую, раздел [llm_judge] с ошибкой")

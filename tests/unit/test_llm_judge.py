@@ -167,6 +167,12 @@ def test_a_refused_connection_and_a_timeout_are_named():
         ask(cfg, "кот", "документ")
 
 
+def test_other_network_failures_keep_the_system_words_as_a_detail():
+    cfg = JudgeConfig.from_section({"base_url": "http://judge.local:8000/v1", "model": "m"})
+    msg = llm_judge._network_message(cfg, OSError(113, "No route to host"))
+    assert msg == "Не удалось связаться с LLM-судьёй на judge.local:8000: ошибка сети (`[Errno 113] No route to host`)."
+
+
 def test_a_slow_server_times_out_with_a_message(fake):
     server = fake(delay=2.0)
     with pytest.raises(JudgeError) as err:
@@ -290,7 +296,7 @@ def test_calibration_asks_the_judge_about_labelled_pairs(fake, tmp_path):
     assert j.agreement["kappa"] == pytest.approx(0.8) and j.agreement["exact"] == pytest.approx(0.75)
     assert (j.agreement["n"], j.agreement["queries"], j.agreement["sample"]) == (12, 3, 12)
     line = calibration_line(j)
-    assert "fake-judge" in line and "κ = 0,80" in line and "12 парах" in line and "Уверенности сервер не сообщает" in line
+    assert "fake-judge" in line and "κ = 0,80" in line and "12 парах" in line and "Уверенности у подсказки нет" in line
 
 
 def test_the_calibration_sample_is_capped_seeded_and_stable():
