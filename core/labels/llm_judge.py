@@ -115,8 +115,9 @@ class JudgeConfig:
             raise _problem("не задан ключ `model`: имя модели, как его знает сервер (например "
                            "Qwen/Qwen2.5-7B-Instruct).")
         key = section.get("api_key", "")
-        if not isinstance(key, str):
-            raise _problem("ключ `api_key` должен быть строкой в кавычках.")
+        if not isinstance(key, str) or not re.fullmatch(r"[!-~]*", key.strip()):
+            raise _problem("ключ `api_key` должен быть строкой в кавычках из латинских букв, цифр и знаков, "
+                           "без пробелов (он уходит в заголовок Authorization).")
         timeout = section.get("timeout_s", DEFAULT_TIMEOUT_S)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 600:
             raise _problem("ключ `timeout_s` должен быть числом секунд больше 0 и не больше 600.")

@@ -77,6 +77,8 @@ def test_no_section_is_no_judge():
     ({"base_url": "http://localhost:8000/v1", "model": "m", "timeout_s": 0}, "timeout_s"),
     ({"base_url": "http://localhost:8000/v1", "model": "m", "max_items": 0}, "max_items"),
     ({"base_url": "http://localhost:8000/v1", "model": "m", "api_key": 123}, "api_key"),
+    ({"base_url": "http://localhost:8000/v1", "model": "m", "api_key": "ключ"}, "api_key"),
+    ({"base_url": "http://localhost:8000/v1", "model": "m", "api_key": "sk-1\nX-Evil: 1"}, "api_key"),
     ({"base_url": "http://localhost:8000/v1", "modle": "m"}, "modle"),
     ("http://localhost:8000/v1", "[llm_judge]"),
 ])
