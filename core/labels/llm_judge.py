@@ -436,10 +436,12 @@ class Plan:
                     return
                 try:
                     grade, answer = ask(self.config, item.query, item.text, item.need, opener)
-                except JudgeError as exc:
+                except Exception as exc:    # JudgeError, or what nobody foresaw: a message, never a traceback
                     stop.set()
                     with lock:
-                        errors.append(str(exc))
+                        errors.append(str(exc) if isinstance(exc, JudgeError) else
+                                      f"Запрос к LLM-судье на {self.config.host} не удался: неожиданная ошибка "
+                                      f"(`{type(exc).__name__}`).")
                     return
                 key = self.key(item)
                 try:

@@ -261,6 +261,17 @@ def test_an_error_keeps_what_came_back_and_caches_nothing_wrong(fake, tmp_path):
     assert p.run(ask_new=False).by_pair == {} and len(down.requests) == before   # held back: no request
 
 
+def test_an_unforeseen_failure_is_a_message_too(tmp_path):
+    ids, position, texts = _corpus(2)
+    cfg = JudgeConfig.from_section({"base_url": "http://judge.local/v1", "model": "m"})
+
+    def broken(req, timeout):
+        raise UnicodeError("somewhere deep")
+    j = plan(cfg, {}, [("кот", "d0")], position, texts, {}, tmp_path).run(opener=broken)
+    assert j.error == "Запрос к LLM-судье на judge.local не удался: неожиданная ошибка (`UnicodeError`)."
+    assert j.by_pair == {} and j.pending == 1
+
+
 def test_max_items_caps_the_questions_of_one_run(fake, tmp_path):
     ids, position, texts = _corpus(5)
     server = fake()
