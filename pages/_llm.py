@@ -1,28 +1,29 @@
-"""Streamlit side of core.labels.llm_judge: the [llm_judge] section of the secrets, the choice of
-hint source in the blind view, and the judge's run behind a spinner that says what it does.
-Without the section none of this shows."""
+"""Streamlit side of the LLM judge (core.labels.llm): the [llm_judge] section of the secrets, the
+choice of hint source in the blind view, and the judge's run behind a spinner that says what it
+does. Without the section none of this shows."""
 from __future__ import annotations
 
 import streamlit as st
 
 from core import display
 from core.corpora.records import Corpus
-from core.labels import llm_judge
+from core.labels.llm.config import JudgeConfig, JudgeConfigError, secrets_section
+from core.labels.llm.judge import Judgements, calibration_line, plan
 from core.labels.needs import NeedStore, needs_path
 
 ERROR_KEY = "compare_llm_error"    # a failed run's message: no new requests until the user asks again
 
 
-def configured() -> llm_judge.JudgeConfig | None:
+def configured() -> JudgeConfig | None:
     """The judge of [llm_judge], or None; a section that cannot work is a warning and None."""
     try:
-        return llm_judge.JudgeConfig.from_section(llm_judge.secrets_section(st.secrets))
-    except llm_judge.JudgeConfigError as exc:
+        return JudgeConfig.from_section(secrets_section(st.secrets))
+    except JudgeConfigError as exc:
         st.warning(display.plain(str(exc)), icon=":material/smart_toy:")
         return None
 
 
-def chosen() -> llm_judge.JudgeConfig | None:
+def chosen() -> JudgeConfig | None:
     """With a judge configured: the hint source (the model on the team's labels first), and the
     judge when it is chosen. Without one nothing is shown and the answer is None."""
     judge = configured()
@@ -45,26 +46,26 @@ def _retry() -> None:
     st.session_state.pop(ERROR_KEY, None)
 
 
-def judgements(s, corpus: Corpus, judge: llm_judge.JudgeConfig, qrels: dict,
-               wanted: list[tuple[str, str]]) -> llm_judge.Judgements:
+def judgements(s, corpus: Corpus, judge: JudgeConfig, qrels: dict,
+               wanted: list[tuple[str, str]]) -> Judgements:
     """The judge's hints for ``wanted`` and its calibration line; the questions not on disk yet are
     asked behind a spinner. An endpoint error is a warning, and is not retried at every rerun
     (a hung server would hold every click for timeout_s): a button asks again."""
     needs = NeedStore(needs_path(s.labels_path)).latest(corpus.name)
-    plan = llm_judge.plan(judge, qrels, wanted, _position(corpus.name, corpus.content_hash, corpus), corpus.texts,
-                          needs, s.cache_dir)
+    questions = plan(judge, qrels, wanted, _position(corpus.name, corpus.content_hash, corpus), corpus.texts,
+                     needs, s.cache_dir)
     held = st.session_state.get(ERROR_KEY)
-    if held or not plan.todo:
-        result = plan.run(ask_new=False)
+    if held or not questions.todo:
+        result = questions.run(ask_new=False)
     else:
-        check = plan.todo_calibration
-        with st.spinner(f"Спрашиваем LLM-судью: {display.count(len(plan.todo), 'документ', 'документа', 'документов')}"
+        check = questions.todo_calibration
+        with st.spinner(f"Спрашиваем LLM-судью: {display.count(len(questions.todo), 'документ', 'документа', 'документов')}"
                         + (f" (из них {display.number(check)} — для сверки с вашими оценками)" if check else "")
                         + "…"):
-            result = plan.run()
+            result = questions.run()
         if result.error:
             st.session_state[ERROR_KEY] = result.error
-    st.caption(display.plain(llm_judge.calibration_line(result)))
+    st.caption(display.plain(calibration_line(result)))
     error = held or result.error
     if error:
         st.warning(display.plain(error) + "  \nПодсказки LLM — только уже полученные; страница работает как обычно.",

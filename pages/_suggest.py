@@ -10,7 +10,7 @@ import streamlit as st
 from core import display
 from core.config import Settings
 from core.corpora.records import Corpus
-from core.labels.llm_judge import Judgements
+from core.labels.llm.judge import Judgements
 from core.labels.suggest import MIN_LABELS, Suggestions, kappa_words, query_space, suggest_for
 from pages import _cache
 

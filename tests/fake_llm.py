@@ -7,7 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from core.labels.llm_judge import JudgeConfig
+from core.labels.llm.config import JudgeConfig
 
 
 class FakeJudge:

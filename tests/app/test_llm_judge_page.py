@@ -6,7 +6,7 @@ import socket
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.labels import llm_judge
+from core.labels.llm import judge
 from core.labels.store import LabelStore
 from tests.app.test_compare_page import _seed_labels, compare
 from tests.app.test_hostile_pages import assert_inert
@@ -22,7 +22,7 @@ MODEL = "fake-judge <b>![x](javascript:alert(1))</b> :red[судья]"     # sec
 @pytest.fixture
 def judge_cache(monkeypatch, tmp_path):
     """The judge's answers under the test's own folder, not the shared warm embedding cache."""
-    monkeypatch.setattr(llm_judge, "cache_file", lambda cache_dir: tmp_path / "llm_answers.jsonl")
+    monkeypatch.setattr(judge, "cache_file", lambda cache_dir: tmp_path / "llm_answers.jsonl")
     for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     return tmp_path / "llm_answers.jsonl"

@@ -9,19 +9,18 @@ import socket
 import pytest
 
 from core.evaluation.estimated import filled
-from core.labels import llm_judge
-from core.labels.llm_judge import (
+from core.labels.llm.cache import cache_file
+from core.labels.llm.client import MAX_TEXT_CHARS, _network_message, ask, parse_grade
+from core.labels.llm.config import DEFAULT_TIMEOUT_S, JudgeConfig, JudgeConfigError, JudgeError, secrets_section
+from core.labels.llm.judge import (
     CALIBRATION_SIZE,
+    MIN_CALIBRATION,
     NO_CONFIDENCE,
-    JudgeConfig,
-    JudgeConfigError,
-    JudgeError,
+    WORKERS,
     agreement,
-    ask,
     calibration_line,
     calibration_sample,
     judge_for,
-    parse_grade,
     plan,
 )
 from tests.fake_llm import FakeJudge
@@ -58,12 +57,12 @@ def _corpus(n: int):
 
 def test_no_section_is_no_judge():
     assert JudgeConfig.from_section(None) is None
-    assert llm_judge.secrets_section({}) is None
+    assert secrets_section({}) is None
 
     class NoFile(dict):
         def get(self, *a):
             raise FileNotFoundError("no secrets.toml")
-    assert llm_judge.secrets_section(NoFile()) is None
+    assert secrets_section(NoFile()) is None
 
 
 @pytest.mark.parametrize("section, key", [
@@ -96,7 +95,7 @@ def test_a_good_section_and_what_messages_show_of_it():
     assert cfg.host == "llm.example.org:8443"                 # no credentials, no path
     assert (cfg.timeout_s, cfg.max_items) == (5.0, 7) and "sk-secret" not in repr(cfg)
     plain = JudgeConfig.from_section({"base_url": "http://localhost:8000/v1", "model": "m"})
-    assert plain.timeout_s == llm_judge.DEFAULT_TIMEOUT_S and plain.api_key == ""
+    assert plain.timeout_s == DEFAULT_TIMEOUT_S and plain.api_key == ""
 
 
 # --------------------------------------------------------------------------- one question
@@ -126,7 +125,7 @@ def test_no_need_no_key_and_a_long_document_is_cut_at_a_word(fake):
     assert "Authorization" not in req["headers"]
     sent = json.loads(req["body"]["messages"][1]["content"])
     assert "потребность" not in sent
-    assert len(sent["документ"]) <= llm_judge.MAX_TEXT_CHARS + 2 and sent["документ"].endswith("слово …")
+    assert len(sent["документ"]) <= MAX_TEXT_CHARS + 2 and sent["документ"].endswith("слово …")
 
 
 @pytest.mark.parametrize("content, grade", [
@@ -171,7 +170,7 @@ def test_a_refused_connection_and_a_timeout_are_named():
 
 def test_other_network_failures_keep_the_system_words_as_a_detail():
     cfg = JudgeConfig.from_section({"base_url": "http://judge.local:8000/v1", "model": "m"})
-    msg = llm_judge._network_message(cfg, OSError(113, "No route to host"))
+    msg = _network_message(cfg, OSError(113, "No route to host"))
     assert msg == "Не удалось связаться с LLM-судьёй на judge.local:8000: ошибка сети (`[Errno 113] No route to host`)."
 
 
@@ -237,7 +236,7 @@ def test_the_disk_cache_means_a_question_is_asked_once(fake, tmp_path):
     again = judge_for(server.config(), {}, wanted, position, texts, {}, tmp_path)   # a new run reads the file
     assert again.asked == 0 and len(server.requests) == 4                          # ...and asks nothing
     assert again.by_pair == first.by_pair and again.agreement["unparsed"] == 1     # "?" is not asked again either
-    with open(llm_judge.cache_file(tmp_path), "a", encoding="utf-8") as f:
+    with open(cache_file(tmp_path), "a", encoding="utf-8") as f:
         f.write('{"key": "torn\n')                                                  # a damaged line is skipped
     judge_for(server.config(), {}, wanted, position, texts, {}, tmp_path)
     assert len(server.requests) == 4
@@ -246,7 +245,7 @@ def test_the_disk_cache_means_a_question_is_asked_once(fake, tmp_path):
     assert len(server.requests) == 5
     judge_for(server.config(), {}, [("кот", "d0")], position, ["новый текст d0", *texts[1:]], {}, tmp_path)
     assert len(server.requests) == 6                                                # another text: asked anew
-    assert "документ номер" not in llm_judge.cache_file(tmp_path).read_text()      # keys, not texts, on disk
+    assert "документ номер" not in cache_file(tmp_path).read_text()      # keys, not texts, on disk
 
 
 def test_an_error_keeps_what_came_back_and_caches_nothing_wrong(fake, tmp_path):
@@ -254,8 +253,8 @@ def test_an_error_keeps_what_came_back_and_caches_nothing_wrong(fake, tmp_path):
     down = fake(status=500)
     j = judge_for(down.config(), {}, [("кот", d) for d in ids], position, texts, {}, tmp_path)
     assert "HTTP 500" in j.error and j.by_pair == {} and j.pending == 3 and j.asked == 0
-    assert len(down.requests) <= llm_judge.WORKERS                  # it stops at the first failure
-    assert not llm_judge.cache_file(tmp_path).exists()              # a failure is not an answer
+    assert len(down.requests) <= WORKERS                  # it stops at the first failure
+    assert not cache_file(tmp_path).exists()              # a failure is not an answer
     p = plan(down.config(), {}, [("кот", d) for d in ids], position, texts, {}, tmp_path)
     before = len(down.requests)
     assert p.run(ask_new=False).by_pair == {} and len(down.requests) == before   # held back: no request
@@ -326,4 +325,4 @@ def test_few_labels_say_the_kappa_is_not_measured_yet(fake, tmp_path):
     server = fake()
     j = judge_for(server.config(), {"кот": {"d0": 2, "d1": 0}}, [("кот", "d2")], position, texts, {}, tmp_path)
     assert math.isnan(j.agreement["kappa"]) and j.agreement["n"] == 2
-    assert "мало оценок" in calibration_line(j) and str(llm_judge.MIN_CALIBRATION) in calibration_line(j)
+    assert "мало оценок" in calibration_line(j) and str(MIN_CALIBRATION) in calibration_line(j)
