@@ -10,6 +10,7 @@ import streamlit as st
 from core import display
 from core.config import Settings
 from core.corpora.records import Corpus
+from core.labels.llm.judge import Judgements
 from core.labels.suggest import MIN_LABELS, Suggestions, kappa_words, query_space, suggest_for
 from pages import _cache
 
@@ -55,8 +56,19 @@ def agreement_line(sug: Suggestions) -> str:
 
 
 def hint(sug: Suggestions | None, query: str, doc_id: str) -> str | None:
+    """"Подсказка модели: 2 · релевантно (уверенность 80 %)"; an LLM judge's hint says LLM and
+    gives no confidence (its endpoint reports none)."""
     got = sug.get(query, doc_id) if sug is not None else None
     if got is None:
         return None
     grade, confidence, _ = got
-    return f"Подсказка модели: {display.grade_label(grade)} (уверенность {display.percent(confidence)})"
+    who = "LLM" if isinstance(sug, Judgements) else "модели"
+    sure = "" if math.isnan(confidence) else f" (уверенность {display.percent(confidence)})"
+    return f"Подсказка {who}: {display.grade_label(grade)}{sure}"
+
+
+def hint_help(sug: Suggestions | None) -> str:
+    if isinstance(sug, Judgements):
+        return (f"Оценка LLM-судьи {display.plain(sug.model.model, one_line=True)}: он видел запрос, описание "
+                "потребности и текст документа. Не записывается, пока вы не оцените сами.")
+    return "Модель, обученная на ваших оценках этого корпуса. Не записывается, пока вы не оцените сами."

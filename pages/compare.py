@@ -8,7 +8,7 @@ from core.evaluation.evaluate import MODES, SearchConfig, run_config
 from core.evaluation.judging_queue import asked_now
 from core.models.encoders import EncoderLoadError
 from core.retrieval.search import QueryError, prepare_query
-from pages import _cache, _finetune, _grading, _judging, _needs, _suggest
+from pages import _cache, _finetune, _grading, _judging, _llm, _needs, _suggest
 from pages._state import MODEL_KEY, annotator, require_frame, settings
 
 require_frame()
@@ -70,8 +70,7 @@ def show_doc(doc_id: str, *, prefix: str, rank: int | None, key: str, grades: di
         st.caption(display.plain(body if len(body) < 320 else body[:320].rsplit(" ", 1)[0] + " …"))   # as written
         tip = _suggest.hint(hints, query, doc_id)
         if tip:
-            st.caption(tip, help="Модель, обученная на ваших оценках этого корпуса. Не записывается, пока вы не "
-                                 "оцените сами.")
+            st.caption(tip, help=_suggest.hint_help(hints))
         _grading.grade_row(corpus=corpus.name, query=query, doc_id=doc_id, rank=rank, model=model,
                            state=grades.get(doc_id), key=key)
 
@@ -105,7 +104,7 @@ def queue_split(pool: list[str], lists, query: str, k: int) -> tuple[list[str], 
     return first, [d for d in pool if d not in first]
 
 
-hints = None   # suggested grades, shown only in the blind view when switched on
+hints = None   # suggested grades (or an LLM judge's), shown only in the blind view when switched on
 if view in ("side", "blind"):
     with st.form("compare_form", border=False):
         c1, c2 = st.columns([4, 1])
@@ -143,9 +142,13 @@ if view in ("side", "blind"):
         if st.toggle("Подсказки модели", key="compare_hints",
                      help="Степень, которую предлагает модель, обученная на ваших оценках. По умолчанию выключено: "
                           "подсказка до собственного решения сдвигает оценку."):
-            hints = _suggest.suggestions(s, corpus, configs, _suggest.corpus_qrels(_cache.store(s).latest(
-                _cache.labels(s).frame), corpus.name), [(query, d) for d in pool])
-            st.caption(display.plain(_suggest.agreement_line(hints)))
+            qrels = _suggest.corpus_qrels(_cache.store(s).latest(_cache.labels(s).frame), corpus.name)
+            judge = _llm.chosen()      # a choice of source only when [llm_judge] is in the secrets
+            if judge is not None:
+                hints = _llm.judgements(s, corpus, judge, qrels, [(query, d) for d in pool])
+            else:
+                hints = _suggest.suggestions(s, corpus, configs, qrels, [(query, d) for d in pool])
+                st.caption(display.plain(_suggest.agreement_line(hints)))
         st.caption(f"{len(pool)} документов из обоих топ-{k} в случайном порядке, без названий моделей. "
                    "Оценка пишется один раз и засчитывается обеим моделям.")
         first, later = queue_split(pool, lists, query, int(k))

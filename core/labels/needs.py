@@ -78,3 +78,12 @@ class NeedStore:
         key = normalise_query(query)
         mine = h[(h["corpus"] == corpus) & (h["query"].map(normalise_query) == key)]
         return str(mine["description"].iloc[-1]) if len(mine) else ""
+
+    def latest(self, corpus: str) -> dict[str, str]:
+        """{normalised query: its latest description} of one corpus, from one read of the file
+        (cleared descriptions are left out); look a query up by normalise_query(query)."""
+        h = self.history()
+        out: dict[str, str] = {}
+        for q, text in zip(h["query"][h["corpus"] == corpus], h["description"][h["corpus"] == corpus]):
+            out[normalise_query(q)] = str(text)
+        return {q: t for q, t in out.items() if t}

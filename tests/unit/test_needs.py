@@ -36,3 +36,14 @@ def test_a_torn_last_line_is_ignored(tmp_path):
     with open(store.path, "ab") as f:
         f.write(b'2026-01-01,ann,memes,q,"\xd0\xbe\xd0\xb1\xd0\xbe')       # a crash mid-row
     assert store.get("memes", "q") == "целое описание"
+
+
+def test_latest_reads_every_query_of_a_corpus_at_once(tmp_path):
+    store = NeedStore(tmp_path / "n.csv")
+    store.write("memes", "Кот  на работе", "первое", "ann")
+    store.write("memes", "кот на работе", "второе", "bob")
+    store.write("memes", "пёс", "собака")
+    store.write("memes", "пёс", "")                        # cleared: left out
+    store.write("posts", "экзамен", "про сессию")
+    assert store.latest("memes") == {"кот на работе": "второе"}
+    assert store.latest("posts") == {"экзамен": "про сессию"} and store.latest("channels") == {}
