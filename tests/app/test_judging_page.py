@@ -45,8 +45,8 @@ def test_coming_from_the_queue_the_blind_view_puts_what_it_asks_first_and_keeps_
     asked = int(note.split("нужны ещё ")[1].split()[0])
     later = _waiting(at)
     main = _grade_keys(at) - later
-    # nothing is judged yet: the queue scouts what either configuration ranks in its top 3 (at most 6)
-    assert 0 < asked == len(main) <= 6 and later
+    # nothing is judged yet: the queue scouts what either configuration ranks in its top 2 (at most 4)
+    assert 0 < asked == len(main) <= 4 and later
     at.button(key="g0_blind1").click().run()
     assert not at.exception, at.exception
     rows = LabelStore(app_env / "labels.csv").read().frame

@@ -149,12 +149,15 @@ def test_queue_completes_a_query_with_a_relevant_grade_before_scouting_new_ones(
     assert set(first["query"]) == {"done"}                                  # completed before any scouting
     assert list(first["priority"]) == sorted(first["priority"], reverse=True)   # the biggest impact first
     new = queue[queue["query"] == "new"]
-    # scouting: only what either list ranks in its top 3, before the deeper documents
+    # scouting: only what either list ranks in its top SCOUT (2), before the deeper documents
     scout = new[new["stage"] == "scout"]
-    assert set(scout["doc_id"]) == {"u1", "u2", "u3", "v1", "v2", "v3"}
+    assert set(scout["doc_id"]) == {"u1", "u2", "v1", "v2"}
     assert list(new["stage"]).index("rest") == len(scout)
-    assert set(new[new["stage"] == "rest"]["doc_id"]) == {f"u{i}" for i in range(4, 11)} | \
-        {f"v{i}" for i in range(4, 11)}
+    assert set(new[new["stage"] == "rest"]["doc_id"]) == {f"u{i}" for i in range(3, 11)} | \
+        {f"v{i}" for i in range(3, 11)}
+    deeper = judging_queue(run_a, run_b, qrels, k=10, seed=3, scout=3)
+    assert set(deeper.loc[(deeper["query"] == "new") & (deeper["stage"] == "scout"), "doc_id"]) == \
+        {"u1", "u2", "u3", "v1", "v2", "v3"}
 
 
 def test_queue_scouts_one_query_at_a_time_and_never_asks_for_same_rank_documents_first():
