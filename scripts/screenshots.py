@@ -51,6 +51,14 @@ def main(out: Path) -> None:
             wait_for_app(page)
             page.wait_for_timeout(1000)
             page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+        # the judging queue's blind view: what the queue asks for first, the rest in an expander
+        page.get_by_test_id("stButtonGroup").get_by_text("Оценка", exact=True).click()
+        wait_for_app(page)
+        page.get_by_role("button", name="Оценить следующий из очереди вслепую").click()
+        wait_for_app(page)
+        page.get_by_text("Очередь разметки, запрос 1").scroll_into_view_if_needed()
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(out / "compare-queue.png"), full_page=True)
         browser.close()
 
 
