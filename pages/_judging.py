@@ -48,12 +48,19 @@ def judging_block(table, qrels, labels, sug=None) -> None:
     if head is None:
         st.caption(f"Очередь разметки пуста: топ-{k} обеих конфигураций оценён целиком.")
         return
-    now = queue[queue["stage"] != "rest"]
-    st.caption(f"Очередь разметки: {display.count(len(queue), 'документ', 'документа', 'документов')} "
-               f"из объединения топов, из них сейчас нужны {display.number(len(now))}: сначала запросы, где уже "
-               "есть релевантная оценка (пока их документы не оценены, решение считает их против лидера), затем по "
-               f"одному запросу — то, что каждая конфигурация ставит в свой топ-{SCOUT}. Модели не называются, порядок "
-               "документов в слепом режиме перемешан.")
+    complete = int((queue["stage"] == "complete").sum())
+    scouting = queue.loc[queue["stage"] == "scout", "query"].nunique()
+    steps = []
+    if complete:
+        steps.append(f"дооценка {display.count(complete, 'документа', 'документов', 'документов')} на запросах, где уже "
+                     "есть релевантная оценка (пока они не оценены, решение считает их против лидера)")
+    if scouting:
+        steps.append(f"разведка по одному запросу ({display.count(scouting, 'запрос', 'запроса', 'запросов')}): только то, "
+                     f"что каждая конфигурация ставит в свой топ-{SCOUT}")
+    steps.append("остальное")
+    st.caption(f"Очередь разметки: {display.count(len(queue), 'документ', 'документа', 'документов')} из объединения "
+               f"топов. Порядок: {'; затем '.join(steps)}. Модели не называются, порядок документов в слепом режиме "
+               "перемешан.")
     st.button("Оценить следующий из очереди вслепую", on_click=_open_blind, args=(head[0], queue_queries(queue)),
               icon=":material/playlist_add_check:", key="judging_next")
 

@@ -6,6 +6,7 @@ from core.corpora.errors import CorpusError
 from core.evaluation.compare import blind_pool, judged_share, rank_moves
 from core.evaluation.evaluate import MODES, SearchConfig, run_config
 from core.evaluation.judging_queue import asked_now
+from core.finetune import eval_queries
 from core.models.encoders import EncoderLoadError
 from core.retrieval.search import QueryError, prepare_query
 from pages import _cache, _finetune, _grading, _judging, _llm, _needs, _suggest
@@ -79,17 +80,17 @@ def _go_next(order: list[str], after: str) -> None:
     st.session_state["compare_query"] = order[(order.index(after) + 1) % len(order)]
 
 
-def queue_split(pool: list[str], lists, query: str, k: int) -> tuple[list[str], list[str]]:
+def queue_split(pool: list[str], lists, query: str, k: int, graded: set[str]) -> tuple[list[str], list[str]]:
     """(first, later): coming from the judging queue, the documents it asks for now on this query
-    come first and the rest wait in an expander; otherwise the whole pool, as typed."""
+    come first and the rest wait in an expander; otherwise the whole pool, as typed. What it asks
+    is computed from the same held-out grades as the eval view (the corpus' examples included)."""
     order = st.session_state.get(_judging.QUEUE_KEY) or []
     if query not in order:
         return pool, []
-    latest = _cache.store(s).latest(_cache.labels(s).frame)
-    judged = _suggest.corpus_qrels(latest[latest["query"] == query], corpus.name).get(query, {})
-    asked = asked_now(lists[0], lists[1], judged, k)
-    # judged ones stay where they are (a graded result must not jump into the expander)
-    first = [d for d in pool if d in asked or d in judged]
+    known = eval_queries(corpus, _cache.store(s).latest(_cache.labels(s).frame), corpus.name).get(query, {})
+    asked = asked_now(lists[0], lists[1], known, k)
+    # graded ones stay where they are (a graded result must not jump into the expander)
+    first = [d for d in pool if d in asked or d in graded]
     place = order.index(query) + 1
     with st.container(horizontal=True, vertical_alignment="center"):
         if asked:
@@ -151,7 +152,7 @@ if view in ("side", "blind"):
                 st.caption(display.plain(_suggest.agreement_line(hints)))
         st.caption(f"{len(pool)} документов из обоих топ-{k} в случайном порядке, без названий моделей. "
                    "Оценка пишется один раз и засчитывается обеим моделям.")
-        first, later = queue_split(pool, lists, query, int(k))
+        first, later = queue_split(pool, lists, query, int(k), judged)
         for i, doc_id in enumerate(first, start=1):
             show_doc(doc_id, prefix=f"**{i}.**", rank=None, key=f"blind{i}", grades=grades,
                      model=f"blind:{configs[0].label}|{configs[1].label}")

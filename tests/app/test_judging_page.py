@@ -14,6 +14,9 @@ def test_eval_view_shows_coverage_side_by_side_a_verdict_and_a_blind_queue(app_e
     assert any(v.startswith(("Нет доказательств", )) or " лучше " in v or " хуже " in v for v in lines)
     assert any("Сжатые nDCG@10" in c.value for c in at.caption)
     assert any("Цель покрытия" in p.proto.text for p in at.get("progress"))
+    # every eval query of the demo has its example meme graded 2: the queue completes them first
+    order = next(c.value for c in at.caption if c.value.startswith("Очередь разметки:"))
+    assert "Порядок: дооценка" in order and "разведка" not in order
     button = next(b for b in at.button if b.label == "Оценить следующий из очереди вслепую")
     button.click().run()
     assert not at.exception, at.exception
@@ -45,14 +48,37 @@ def test_coming_from_the_queue_the_blind_view_puts_what_it_asks_first_and_keeps_
     asked = int(note.split("нужны ещё ")[1].split()[0])
     later = _waiting(at)
     main = _grade_keys(at) - later
-    # nothing is judged yet: the queue scouts what either configuration ranks in its top 2 (at most 4)
-    assert 0 < asked == len(main) <= 4 and later
+    # the query already has its example meme graded 2 (not by anyone here): every document that
+    # moves the difference is asked, the ones at the same rank in both lists wait
+    assert asked == len(main) > 0
     at.button(key="g0_blind1").click().run()
     assert not at.exception, at.exception
     rows = LabelStore(app_env / "labels.csv").read().frame
     assert (rows["query"] == first_query).sum() == 1                      # on disk
-    later_now = _waiting(at)
-    assert "g0_blind1" in _grade_keys(at) - later_now                     # the graded result did not jump away
+    assert "g0_blind1" in _grade_keys(at) - _waiting(at)                  # the graded result did not jump away
+    note = next(i.value for i in at.info if i.value.startswith("Очередь разметки, запрос 1 из"))
+    assert int(note.split("нужны ещё ")[1].split()[0]) == asked - 1
     at.button(key="queue_next").click().run()
     assert at.text_input(key="compare_query").value != first_query
     assert any(i.value.startswith("Очередь разметки, запрос 2 из") for i in [*at.info, *at.success])
+
+
+def test_on_a_query_without_a_relevant_grade_the_queue_asks_only_the_top_of_both_lists(app_env):
+    from core.finetune.data import is_eval_query
+    from core.labels.store import Label, LabelStore
+    from pages._judging import QUEUE_KEY
+
+    query = next(q for q in (f"кот смотрит в окно {i}" for i in range(100)) if is_eval_query(q, set(), 0.3))
+    LabelStore(app_env / "labels.csv").append(Label(annotator="boris", corpus="memes", query=query,
+                                                    doc_id="m001", grade=0))
+    at = start("pages/compare.py")
+    at.session_state[QUEUE_KEY] = [query]
+    at.session_state["compare_query"] = query
+    at.session_state["compare_view"] = "blind"
+    at.run()
+    assert not at.exception, at.exception
+    note = next(i.value for i in at.info if i.value.startswith("Очередь разметки, запрос 1 из 1"))
+    asked = int(note.split("нужны ещё ")[1].split()[0])
+    later = _waiting(at)
+    assert 0 < asked <= 4 and later                   # scouting: the top 2 of each list; the rest waits
+    assert len(_grade_keys(at) - later) >= asked
