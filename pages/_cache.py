@@ -153,6 +153,19 @@ def _labels_read(where: str, version: str, _store):
     return _store.read()
 
 
+def eval_qrels(s: Settings, corpus) -> dict:
+    """The corpus' held-out grades (core.finetune.eval_queries: its eval-split examples and
+    labels), computed once per labels version instead of at every rerun. Shared: read only."""
+    version = labels_version(s)
+    return _eval_qrels(corpus.name, corpus.content_hash, version, _s=s, _corpus=corpus)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _eval_qrels(name: str, content_hash: str, version: str, _s: Settings, _corpus):
+    from core.finetune import eval_queries
+    return eval_queries(_corpus, store(_s).latest(labels(_s, version).frame), name)
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def labels_read(path: str, version: str):
     """Parsed labels file, re-read only when the file changed. A resource, not data: a

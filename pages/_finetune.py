@@ -13,7 +13,6 @@ from core.finetune import (
     METHODS,
     MIN_PAIRS,
     default_mix,
-    eval_queries,
     methods_for,
     n_examples,
     plan_finetune,
@@ -57,7 +56,7 @@ def _names(corpus: Corpus):
 
 def eval_table(s: Settings, corpus: Corpus, configs: list[SearchConfig], labels: list[str]) -> None:
     latest = _labels(s)
-    qrels = eval_queries(corpus, latest, corpus.name)
+    qrels = _cache.eval_qrels(s, corpus)
     if not qrels:
         st.info("Пока нет проверочных запросов для этого корпуса. Оценивайте результаты на «Поиске» или "
                 "здесь вслепую: примерно 30 % запросов (по хэшу текста) уходят в проверку и никогда не обучают.")

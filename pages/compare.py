@@ -6,7 +6,6 @@ from core.corpora.errors import CorpusError
 from core.evaluation.compare import blind_pool, judged_share, rank_moves
 from core.evaluation.evaluate import MODES, SearchConfig, run_config
 from core.evaluation.judging_queue import asked_now
-from core.finetune import eval_queries
 from core.models.encoders import EncoderLoadError
 from core.retrieval.search import QueryError, prepare_query
 from pages import _cache, _finetune, _grading, _judging, _llm, _needs, _suggest
@@ -87,7 +86,7 @@ def queue_split(pool: list[str], lists, query: str, k: int, graded: set[str]) ->
     order = st.session_state.get(_judging.QUEUE_KEY) or []
     if query not in order:
         return pool, []
-    known = eval_queries(corpus, _cache.store(s).latest(_cache.labels(s).frame), corpus.name).get(query, {})
+    known = _cache.eval_qrels(s, corpus).get(query, {})
     asked = asked_now(lists[0], lists[1], known, k)
     # graded ones stay where they are (a graded result must not jump into the expander)
     first = [d for d in pool if d in asked or d in graded]

@@ -62,8 +62,9 @@ def judging_queue(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, seed: in
     thirds of its judgements (scouting depth 2 measured better than 1 or 3). Queries are picked in
     a seeded order, never by their lists or labels, so the queries the verdict rests on are a fair
     sample of the set (ordering by the cost of judging was measured faster and rejected: it
-    measures another set, and the cheapest queries of xquad-ru favour the other configuration). ``blind`` (default) leaves out the ranks, so nothing
-    tells the annotator which configuration found a document.
+    measures another set, and the cheapest queries of xquad-ru favour the other configuration).
+    ``blind`` (default) leaves out the ranks, so nothing tells the annotator which configuration
+    found a document.
 
     Columns: query, doc_id, stage, priority (the impact), for_target (needed to bring its query to
     ``target``) and, unless blind, rank_a and rank_b (None when absent from that top k)."""
@@ -79,7 +80,7 @@ def judging_queue(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, seed: in
             continue
         impact = {d: abs(discount(rb.get(d), k) - discount(ra.get(d), k)) for d in pool}
         scored = has_relevant(grades, min_grade)
-        for_target = _for_target(pool, ra, rb, impact, grades, k, len(a), len(b), target, seed, q)
+        for_target = _for_target(pool, ra, rb, impact, k, len(a), len(b), target, seed, q)
         qtie = _tiebreak(seed, q, "")
         for d in pool:
             top = min(ra.get(d, k + 1), rb.get(d, k + 1))
@@ -100,7 +101,7 @@ def judging_queue(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, seed: in
     return pd.DataFrame(rows)[cols].reset_index(drop=True)
 
 
-def _for_target(pool, ra, rb, impact, grades, k, n_a, n_b, target, seed, q) -> dict:
+def _for_target(pool, ra, rb, impact, k, n_a, n_b, target, seed, q) -> dict:
     """Which holes of a query to judge to bring it to the coverage target: in both lists first
     (one grade fills both), then the biggest impact."""
     ha = sum(1 for d in pool if d in ra)

@@ -95,7 +95,6 @@ def agreement(X: np.ndarray, y: Sequence[int], groups: Sequence[str], folds: int
     (GroupKFold: a query's labels never train the model that grades it), compared with the human
     grades. ``{"kappa" (quadratic-weighted Cohen's), "exact" (share identical), "n", "queries"}``;
     nan when there is too little to say."""
-    from sklearn.metrics import cohen_kappa_score
     from sklearn.model_selection import GroupKFold
 
     y = np.asarray(y, dtype=int)
@@ -113,10 +112,17 @@ def agreement(X: np.ndarray, y: Sequence[int], groups: Sequence[str], folds: int
     ok = pred != -99
     if ok.sum() < MIN_LABELS or len(np.unique(np.concatenate([y[ok], pred[ok]]))) < 2:
         return out
-    out["kappa"] = float(cohen_kappa_score(y[ok], pred[ok], weights="quadratic"))
-    out["exact"] = float((y[ok] == pred[ok]).mean())
+    out["kappa"], out["exact"] = kappa_exact(y[ok], pred[ok])
     out["n"] = int(ok.sum())
     return out
+
+
+def kappa_exact(human: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    """(quadratic-weighted Cohen's kappa, share identical) of predicted grades against human ones:
+    how the page reports any source of hints, the team's model or an LLM judge."""
+    from sklearn.metrics import cohen_kappa_score
+    return (float(cohen_kappa_score(human, predicted, weights="quadratic")),
+            float((np.asarray(human) == np.asarray(predicted)).mean()))
 
 
 def kappa_words(kappa: float) -> str:

@@ -19,7 +19,7 @@ from core.labels.base import normalise_query
 from core.labels.llm.cache import AnswerCache, cache_file, question_key
 from core.labels.llm.client import ask
 from core.labels.llm.config import JudgeConfig, JudgeError
-from core.labels.suggest import Suggestions, kappa_words, labelled
+from core.labels.suggest import Suggestions, kappa_exact, kappa_words, labelled
 
 CALIBRATION_SIZE = 60        # labelled pairs the judge is checked on
 MIN_CALIBRATION = 10         # fewer answered calibration pairs than this: no kappa
@@ -35,15 +35,12 @@ def agreement(human: Sequence[int], judged: Sequence[int], groups: Sequence[str]
     """The judge against human grades, as core.labels.suggest.agreement reports a model:
     {"kappa" (quadratic-weighted Cohen's), "exact" (share identical), "n", "queries"}; nan when
     fewer than ``min_n`` pairs or a single grade among them."""
-    from sklearn.metrics import cohen_kappa_score
-
     y, p = np.asarray(human, dtype=int), np.asarray(judged, dtype=int)
     out = {"kappa": math.nan, "exact": math.nan, "n": int(len(y)),
            "queries": len(set(groups)) if groups is not None else 0}
     if len(y) < max(min_n, 1) or len(np.unique(np.concatenate([y, p]))) < 2:
         return out
-    out["kappa"] = float(cohen_kappa_score(y, p, weights="quadratic"))
-    out["exact"] = float((y == p).mean())
+    out["kappa"], out["exact"] = kappa_exact(y, p)
     return out
 
 
