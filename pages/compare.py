@@ -124,9 +124,11 @@ if view in ("side", "blind"):
     _needs.need_panel(corpus.name, query, key="compare")
     grades = _grading.current_grades(corpus.name, query)
     judged = {d for d, g in grades.items() if g.get("mine") is not None or g.get("others")}
-    cover = [judged_share(ids, dict.fromkeys(judged)) for ids in lists]
-    st.caption(f"judged@{k}: A {display.percent(cover[0])} · B {display.percent(cover[1])} — неоценённые результаты "
-               "считаются нерелевантными.")
+    # the comparison and its queue also count the corpus' example grades: so does this line
+    counted = judged | set(_cache.eval_qrels(s, corpus).get(query, {}))
+    cover = [judged_share(ids, dict.fromkeys(counted)) for ids in lists]
+    st.caption(f"judged@{k}: A {display.percent(cover[0])} · B {display.percent(cover[1])} (оценки и примеры корпуса) "
+               "— неоценённые результаты считаются нерелевантными.")
     if view == "side":
         moves = rank_moves(lists[0], lists[1])
         cols = st.columns(2)

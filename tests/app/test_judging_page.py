@@ -82,3 +82,29 @@ def test_on_a_query_without_a_relevant_grade_the_queue_asks_only_the_top_of_both
     later = _waiting(at)
     assert 0 < asked <= 4 and later                   # scouting: the top 2 of each list; the rest waits
     assert len(_grade_keys(at) - later) >= asked
+
+
+def test_the_blind_views_coverage_counts_the_corpus_examples_the_queue_counts(app_env):
+    """On a held-out example query of the demo no one has graded anything, but the corpus grades its
+    meme 2: the judged@10 line says so (the queue and the verdict count that grade too)."""
+    import re
+
+    from core.corpora.records import load_demo
+    from core.finetune.data import is_eval_query
+    from tests.conftest import ROOT
+
+    frame = load_demo(ROOT / "data" / "demo", "memes").frame
+    examples = [q.strip() for ex in frame["examples"] for q in str(ex).split("|") if q.strip()]
+    held_out = [q for q in examples if is_eval_query(q, set(), 0.3)][:5]
+    shares = []
+    for query in held_out:
+        at = start("pages/compare.py")
+        at.session_state["compare_query"] = query
+        at.session_state["compare_view"] = "blind"
+        at.run()
+        assert not at.exception, at.exception
+        line = next(c.value for c in at.caption if c.value.startswith("judged@10:"))
+        assert "примеры корпуса" in line
+        shares.append([int(x) for x in re.findall(r"(\d+)\s%", line)[:2]])
+    # a held-out example's own meme is in the top 10 of at least one list for most of them
+    assert any(a + b > 0 for a, b in shares), shares
