@@ -76,4 +76,12 @@ def app_env(monkeypatch, tmp_path, warm_cache):
     # what a test trains or imports goes under its own folder, never into the checkout's var/
     monkeypatch.setenv("VECSCOPE_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("VECSCOPE_USER_MODELS_YAML", str(tmp_path / "users.yaml"))
+    # the app under test sees only the secrets a test gives it (at.secrets), never the developer's
+    # ~/.streamlit/secrets.toml: a password there stopped every page at its login form
+    import streamlit as st
+    from streamlit.runtime.secrets import Secrets
+
+    none = Secrets()
+    none._secrets = {}
+    monkeypatch.setattr(st, "secrets", none)
     return tmp_path
