@@ -7,7 +7,7 @@ import streamlit as st
 from core import display
 from core.evaluation.estimated import estimated
 from core.evaluation.judging import EXPLAIN, TARGET, compare, summary_frame
-from core.evaluation.judging_queue import SCOUT, coverage_progress, judging_queue, next_item, queue_queries
+from core.evaluation.judging_queue import coverage_progress, judging_queue, next_item, queue_queries
 
 QUEUE_KEY = "judging_queue_queries"   # the queue's queries in visiting order, for the blind view
 
@@ -49,15 +49,16 @@ def judging_block(table, qrels, labels, sug=None) -> None:
         st.caption(f"Очередь разметки пуста: топ-{k} обеих конфигураций оценён целиком.")
         return
     complete = int((queue["stage"] == "complete").sum())
-    scouting = queue.loc[queue["stage"] == "scout", "query"].nunique()
+    fresh = queue.loc[queue["stage"] == "next", "query"].nunique()
     steps = []
     if complete:
-        steps.append(f"дооценка {display.count(complete, 'документа', 'документов', 'документов')} на запросах, где уже "
-                     "есть релевантная оценка (пока они не оценены, решение считает их против лидера)")
-    if scouting:
-        steps.append(f"разведка по одному запросу ({display.count(scouting, 'запрос', 'запроса', 'запросов')}): только то, "
-                     f"что каждая конфигурация ставит в свой топ-{SCOUT}")
-    steps.append("остальное")
+        steps.append(f"дооценка {display.count(complete, 'документа', 'документов', 'документов')} на запросах, которые "
+                     "решение уже учитывает (с релевантной оценкой или начатых; пока документы не оценены, решение "
+                     "считает их против лидера)")
+    if fresh:
+        steps.append(f"новые запросы по одному, каждый целиком ({display.count(fresh, 'запрос', 'запроса', 'запросов')}"
+                     "): решение учитывает запрос с первой оценки")
+    steps.append("документы на одном месте в обоих списках (они разницу не меняют)")
     st.caption(f"Очередь разметки: {display.count(len(queue), 'документ', 'документа', 'документов')} из объединения "
                f"топов. Порядок: {'; затем '.join(steps)}. Модели не называются, порядок документов в слепом режиме "
                "перемешан.")

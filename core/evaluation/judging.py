@@ -84,7 +84,8 @@ def _bounds(a: Sequence[str], b: Sequence[str], grades: Mapping[str, int], k: in
     out = []
     for up, down in ((pro_a, pro_b), (pro_b, pro_a)):
         g = {**grades, **{d: 2 for d in up}, **{d: 0 for d in down}}
-        out.append(ndcg_at_k(b, g, k) - ndcg_at_k(a, g, k))
+        diff = ndcg_at_k(b, g, k) - ndcg_at_k(a, g, k)
+        out.append(0.0 if math.isnan(diff) else diff)     # nothing relevant in that case: neither scores
     return out[0], out[1]
 
 
@@ -94,7 +95,8 @@ def per_query(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, min_grade: int 
     nan, ``scored`` False), as in core.evaluation.metrics.evaluate_run: one denominator for every metric.
 
     Columns: judged_a/b (judged@k), ndcg_a/b, cndcg_a/b, cmrr_a/b, full (top k of both fully
-    judged), scored, holes_a/b (unjudged in each top k), holes (in their union)."""
+    judged), scored, counted (by the verdict: scored, or partly judged), holes_a/b (unjudged in
+    each top k), holes (in their union), diff_lo/hi (bounds of the difference, when counted)."""
     rows = []
     for q, grades in qrels.items():
         a, b = list(run_a.get(q, ()) or ()), list(run_b.get(q, ()) or ())
@@ -102,6 +104,10 @@ def per_query(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, min_grade: int 
         row = {"query": q, "judged_a": judged_at_k(a, grades, k), "judged_b": judged_at_k(b, grades, k),
                "holes_a": len(ha), "holes_b": len(hb), "holes": len(set(ha) | set(hb))}
         scored = has_relevant(grades, min_grade)
+        # counted by the verdict: scored, or taken up (something of its top k judged) and not finished;
+        # never "scored" alone, or where the relevant document sits would pick the queries (see _verdict)
+        touched = any(d in grades for d in dict.fromkeys(a[:k] + b[:k]))
+        counted = scored or (touched and bool(set(ha) | set(hb)))
         nan = math.nan
         row.update({
             "ndcg_a": ndcg_at_k(a, grades, k) if scored else nan,
@@ -110,11 +116,11 @@ def per_query(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, min_grade: int 
             "cndcg_b": condensed_ndcg_at_k(b, grades, k) if scored else nan,
             "cmrr_a": condensed_mrr_at_k(a, grades, k, min_grade) if scored else nan,
             "cmrr_b": condensed_mrr_at_k(b, grades, k, min_grade) if scored else nan,
-            "full": not ha and not hb, "scored": scored})
-        row["diff_lo"], row["diff_hi"] = _bounds(a, b, grades, k) if scored else (nan, nan)
+            "full": not ha and not hb, "scored": scored, "counted": counted})
+        row["diff_lo"], row["diff_hi"] = _bounds(a, b, grades, k) if counted else (nan, nan)
         rows.append(row)
     cols = ["query", "judged_a", "judged_b", "ndcg_a", "ndcg_b", "cndcg_a", "cndcg_b", "cmrr_a", "cmrr_b",
-            "full", "scored", "holes_a", "holes_b", "holes", "diff_lo", "diff_hi"]
+            "full", "scored", "counted", "holes_a", "holes_b", "holes", "diff_lo", "diff_hi"]
     return pd.DataFrame(rows, columns=cols).set_index("query")
 
 
@@ -196,8 +202,9 @@ def compare(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, a: str = "A", 
         "unjudged": [int(pq["holes_a"].sum()), int(pq["holes_b"].sum())],
     }, index=pd.Index(["A", "B"], name="config"))
 
-    tests["bounds_low"] = paired_bootstrap(np.zeros(len(scored)), scored["diff_lo"].to_numpy(), n_resamples, seed)
-    tests["bounds_high"] = paired_bootstrap(np.zeros(len(scored)), scored["diff_hi"].to_numpy(), n_resamples, seed)
+    counted = pq[pq["counted"]]
+    tests["bounds_low"] = paired_bootstrap(np.zeros(len(counted)), counted["diff_lo"].to_numpy(), n_resamples, seed)
+    tests["bounds_high"] = paired_bootstrap(np.zeros(len(counted)), counted["diff_hi"].to_numpy(), n_resamples, seed)
     holes_a = [(q, d) for q in qrels for d in unjudged(run_a.get(q, ()) or (), qrels[q], k)]
     holes_b = [(q, d) for q in qrels for d in unjudged(run_b.get(q, ()) or (), qrels[q], k)]
     union = int(pq["holes"].sum())
@@ -212,7 +219,14 @@ def _verdict(tests: dict, k: int, a: str, b: str, union: int, n_holey: int, n_sc
     95 % interval above 0; B worse only when even the best case (diff_hi) is below 0. Condensed
     lists are shown but not trusted for the verdict: when one configuration's top k was judged
     and the other's not (labels from A's top 10), the queries that only B answers have no judged
-    relevant document at all, and condensed scores still favour A (measured in bench/judging.py)."""
+    relevant document at all, and condensed scores still favour A (measured in bench/judging.py).
+
+    The queries it rests on are every scored query and every query taken up but not finished
+    (a partly judged query without a relevant grade yet, with its own bounds): counting only the
+    scored ones would let the judged part decide which queries count. Judging only the top 2 of
+    each list and moving on then scored exactly the queries whose relevant document sits at the
+    top, and a B that wins only lower down got a confident wrong verdict (bench/judging.py,
+    «выигрыш только глубже»)."""
     low, high = tests["bounds_low"], tests["bounds_high"]
     n = low.get("n", 0)
     sign = 0
@@ -230,7 +244,7 @@ def _verdict(tests: dict, k: int, a: str, b: str, union: int, n_holey: int, n_sc
                 f"{display.count(n, 'запрос', 'запроса', 'запросов')}).")
         return Verdict(sign, "bounds", f"ndcg@{k}", test, text, 0)
     if n < MIN_QUERIES:
-        why = f"запросов с релевантной оценкой мало: {n} (нужно хотя бы {MIN_QUERIES})"
+        why = f"оценённых запросов мало: {n} (нужно хотя бы {MIN_QUERIES})"
     else:
         why = (f"в зависимости от оценок неоценённых документов разница nDCG@{k} может быть от "
                f"{display.decimal(low['mean_diff'], sign=True)} до {display.decimal(high['mean_diff'], sign=True)}, "
@@ -239,7 +253,7 @@ def _verdict(tests: dict, k: int, a: str, b: str, union: int, n_holey: int, n_sc
         todo = (f" Чтобы решить, оцените неоценённые документы объединения топ-{k} обеих конфигураций: до "
                 f"{display.count(union, 'документа', 'документов', 'документов')} на "
                 f"{display.count(n_holey, 'запросе', 'запросах', 'запросах')}, по порядку очереди разметки "
-                "(она начинает с запросов, где уже есть релевантная оценка).")
+                "(она сначала доводит запросы, которые решение уже учитывает, потом берёт новые целиком).")
     else:
         todo = (" Топ обеих конфигураций оценён целиком: разница меньше, чем можно увидеть на "
                 f"{display.count(n_scored, 'запросе', 'запросах', 'запросах')}; нужны новые проверочные запросы.")

@@ -12,8 +12,7 @@ import pandas as pd
 from core.evaluation.judging import TARGET, Qrels, Run, discount, unjudged
 from core.evaluation.metrics import has_relevant
 
-SCOUT = 2              # on a query with no relevant grade yet, judge what either list ranks this high first
-STAGES = ("complete", "scout", "rest")
+STAGES = ("complete", "next", "rest")
 
 
 def _tiebreak(seed: int, query: str, doc: str) -> int:
@@ -37,7 +36,7 @@ def needed_for_target(holes_a: int, holes_b: int, shared: int, k: int, n_a: int,
 
 
 def judging_queue(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, seed: int = 0, target: float = TARGET,
-                  blind: bool = True, queries: Sequence[str] | None = None, scout: int = SCOUT,
+                  blind: bool = True, queries: Sequence[str] | None = None,
                   min_grade: int = 1) -> pd.DataFrame:
     """One queue across queries: the unjudged documents of the union of both top-k lists
     (pooling), in the order that settles the comparison with the fewest judgements.
@@ -45,24 +44,22 @@ def judging_queue(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, seed: in
     Impact of one grade of document d on query q: if d turns out relevant, the DCG@k difference
     B − A moves by ``|disc(rank_B) − disc(rank_A)|`` (disc(r) = 1/log2(r+1) inside the top k, 0
     outside); a document at the same rank in both moves nothing. The verdict
-    (core.evaluation.judging) counts a query once it has a relevant grade and then takes the worst
-    case of its unjudged documents, so the order is, by stage:
+    (core.evaluation.judging) counts every query that has a relevant grade or has been taken up,
+    at the worst case of its unjudged documents, so the order is, by stage:
 
-    1. ``complete``: every document that moves the difference, on queries that already have a
-       relevant grade, the biggest impact first: until they are judged, the worst case counts
-       them against the configuration that is ahead, and one such query drags the whole verdict;
-    2. ``scout``: on queries without a relevant grade yet, one query at a time in a seeded order,
-       the moving documents that either configuration ranks in its top ``scout``: a query whose
-       relevant document neither puts near the top has no relevant grade and no say in the
-       verdict, however much of it is judged (29 % of the demo meme queries for e5 vs hybrid);
-    3. ``rest``: their deeper documents, then the documents at the same rank in both lists (only
-       the coverage target needs those).
+    1. ``complete``: every document that moves the difference, on queries already counted, the
+       biggest impact first: until they are judged, the worst case counts them against the
+       configuration that is ahead, and one such query drags the whole verdict;
+    2. ``next``: the next query in a seeded order, all of its moving documents, the biggest impact
+       first (one grade takes it up, and from then on it is completed);
+    3. ``rest``: the documents at the same rank in both lists (only the coverage target needs them).
 
-    Measured in bench/judging.py against depth-10 pooling on the same query order: about two
-    thirds of its judgements (scouting depth 2 measured better than 1 or 3). Queries are picked in
-    a seeded order, never by their lists or labels, so the queries the verdict rests on are a fair
-    sample of the set (ordering by the cost of judging was measured faster and rejected: it
-    measures another set, and the cheapest queries of xquad-ru favour the other configuration).
+    Queries are taken in a seeded order, never by their lists or labels, and a query is judged
+    whole once taken up: judging only each list's top 2 and moving on measured two thirds of
+    pooling's judgements, but it counted exactly the queries whose relevant document sits at the
+    top and gave confident wrong verdicts for a B that wins only lower down (bench/judging.py,
+    «выигрыш только глубже»). So what the queue saves over depth-10 pooling is the documents at the
+    same rank in both lists and the order within a query: little (see bench/judging.py).
     ``blind`` (default) leaves out the ranks, so nothing tells the annotator which configuration
     found a document.
 
@@ -79,16 +76,17 @@ def judging_queue(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, seed: in
         if not pool:
             continue
         impact = {d: abs(discount(rb.get(d), k) - discount(ra.get(d), k)) for d in pool}
-        scored = has_relevant(grades, min_grade)
+        # counted by the verdict already (as core.evaluation.judging.per_query): complete it first
+        counted = has_relevant(grades, min_grade) or len(pool) < len(dict.fromkeys(a + b))
         for_target = _for_target(pool, ra, rb, impact, k, len(a), len(b), target, seed, q)
         qtie = _tiebreak(seed, q, "")
         for d in pool:
             top = min(ra.get(d, k + 1), rb.get(d, k + 1))
             moves = impact[d] > 1e-12
-            stage = ("complete" if scored else "scout" if top <= scout else "rest") if moves else "rest"
-            # sort key: stage; complete across queries by impact; scout and rest a query at a time
-            key = (STAGES.index(stage), not moves, -impact[d] if stage == "complete" else 0,
-                   qtie, top, not for_target[d], _tiebreak(seed, q, d))
+            stage = ("complete" if counted else "next") if moves else "rest"
+            # sort key: stage; complete across queries by impact; next and rest a query at a time
+            key = (STAGES.index(stage), -impact[d] if stage == "complete" else 0, qtie,
+                   -impact[d], top, not for_target[d], _tiebreak(seed, q, d))
             row = {"query": q, "doc_id": d, "stage": stage, "priority": impact[d], "for_target": for_target[d],
                    "_key": key}
             if not blind:
@@ -139,10 +137,10 @@ def next_item(queue: pd.DataFrame) -> tuple[str, str] | None:
     return str(head["query"]), str(head["doc_id"])
 
 
-def asked_now(a: Sequence[str], b: Sequence[str], grades, k: int = 10, scout: int = SCOUT) -> set[str]:
-    """The documents of one query the queue asks for now (its ``complete`` or ``scout`` stage):
+def asked_now(a: Sequence[str], b: Sequence[str], grades, k: int = 10) -> set[str]:
+    """The documents of one query the queue asks for now (its ``complete`` or ``next`` stage):
     what the blind view puts first when the annotator comes from the queue."""
-    queue = judging_queue({"": list(a)}, {"": list(b)}, {"": dict(grades)}, k, queries=[""], scout=scout)
+    queue = judging_queue({"": list(a)}, {"": list(b)}, {"": dict(grades)}, k, queries=[""])
     return set(queue.loc[queue["stage"] != "rest", "doc_id"])
 
 

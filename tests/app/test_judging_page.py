@@ -63,7 +63,7 @@ def test_coming_from_the_queue_the_blind_view_puts_what_it_asks_first_and_keeps_
     assert any(i.value.startswith("Очередь разметки, запрос 2 из") for i in [*at.info, *at.success])
 
 
-def test_on_a_query_without_a_relevant_grade_the_queue_asks_only_the_top_of_both_lists(app_env):
+def test_on_a_query_without_a_relevant_grade_the_queue_asks_for_every_document_that_moves(app_env):
     from core.finetune.data import is_eval_query
     from core.labels.store import Label, LabelStore
     from pages._judging import QUEUE_KEY
@@ -80,8 +80,9 @@ def test_on_a_query_without_a_relevant_grade_the_queue_asks_only_the_top_of_both
     note = next(i.value for i in at.info if i.value.startswith("Очередь разметки, запрос 1 из 1"))
     asked = int(note.split("нужны ещё ")[1].split()[0])
     later = _waiting(at)
-    assert 0 < asked <= 4 and later                   # scouting: the top 2 of each list; the rest waits
-    assert len(_grade_keys(at) - later) >= asked
+    # the whole query, not only the top 2 of each list: whether it counts must not depend on where
+    # its relevant document sits; only documents at the same rank in both lists wait
+    assert asked > 4 and len(_grade_keys(at) - later) == asked
 
 
 def test_the_blind_views_coverage_counts_the_corpus_examples_the_queue_counts(app_env):

@@ -136,7 +136,7 @@ def _lists(prefix_a: str, prefix_b: str, n: int = 10) -> tuple[list[str], list[s
     return [f"{prefix_a}{i}" for i in range(1, n + 1)], [f"{prefix_b}{i}" for i in range(1, n + 1)]
 
 
-def test_queue_completes_a_query_with_a_relevant_grade_before_scouting_new_ones():
+def test_queue_completes_a_counted_query_before_taking_up_a_new_one_whole():
     # "done": a relevant grade already, so its worst case counts every hole; "new": nothing judged
     a_done, b_done = _lists("x", "y")
     a_new, b_new = _lists("u", "v")
@@ -146,30 +146,49 @@ def test_queue_completes_a_query_with_a_relevant_grade_before_scouting_new_ones(
     done = queue[queue["query"] == "done"]
     assert set(done["stage"]) == {"complete"} and len(done) == 19            # every moving hole of the query
     first = queue.head(19)
-    assert set(first["query"]) == {"done"}                                  # completed before any scouting
+    assert set(first["query"]) == {"done"}                                  # completed before a new query
     assert list(first["priority"]) == sorted(first["priority"], reverse=True)   # the biggest impact first
+    # a new query is taken up whole (all 20 documents move), its biggest impact first: not only
+    # its top 2, which would let the place of its relevant document decide whether it counts
     new = queue[queue["query"] == "new"]
-    # scouting: only what either list ranks in its top SCOUT (2), before the deeper documents
-    scout = new[new["stage"] == "scout"]
-    assert set(scout["doc_id"]) == {"u1", "u2", "v1", "v2"}
-    assert list(new["stage"]).index("rest") == len(scout)
-    assert set(new[new["stage"] == "rest"]["doc_id"]) == {f"u{i}" for i in range(3, 11)} | \
-        {f"v{i}" for i in range(3, 11)}
-    deeper = judging_queue(run_a, run_b, qrels, k=10, seed=3, scout=3)
-    assert set(deeper.loc[(deeper["query"] == "new") & (deeper["stage"] == "scout"), "doc_id"]) == \
-        {"u1", "u2", "u3", "v1", "v2", "v3"}
+    assert set(new["stage"]) == {"next"} and len(new) == 20
+    assert list(new["priority"]) == sorted(new["priority"], reverse=True)
+    # one grade takes it up: from then on the verdict counts it and the queue completes it
+    touched = judging_queue(run_a, run_b, {**qrels, "new": {"u7": 0}}, k=10, seed=3)
+    assert set(touched.loc[touched["query"] == "new", "stage"]) == {"complete"}
 
 
-def test_queue_scouts_one_query_at_a_time_and_never_asks_for_same_rank_documents_first():
+def test_queue_takes_new_queries_one_at_a_time_and_never_asks_for_same_rank_documents_first():
     run_a = {q: [f"{q}-s", f"{q}-a2", f"{q}-a3"] for q in ("p", "q", "r")}
     run_b = {q: [f"{q}-s", f"{q}-b2", f"{q}-b3"] for q in ("p", "q", "r")}
     queue = judging_queue(run_a, run_b, {}, k=3, seed=0)
-    scout = queue[queue["stage"] == "scout"]
-    # each query's scouting is contiguous (one query at a time), and the shared top document waits
-    runs = [q for i, q in enumerate(scout["query"]) if i == 0 or q != scout["query"].iloc[i - 1]]
+    fresh = queue[queue["stage"] == "next"]
+    # each new query is contiguous (one query at a time), and the shared top document waits
+    runs = [q for i, q in enumerate(fresh["query"]) if i == 0 or q != fresh["query"].iloc[i - 1]]
     assert sorted(runs) == ["p", "q", "r"]
     assert set(queue[queue["doc_id"].str.endswith("-s")]["stage"]) == {"rest"}
     assert queue.tail(3)["doc_id"].str.endswith("-s").all()
+
+
+def test_a_partly_judged_query_counts_in_the_verdict_even_without_a_relevant_grade():
+    # B finds the relevant document at rank 3 where A has it at 8, and nobody has judged that deep:
+    # the query's top 2 are judged irrelevant. Counting only scored queries would drop it (its
+    # judged part has no relevant grade) and keep only queries where the relevant sits on top.
+    run_a = {"deep": ["a1", "a2", "a3", "a4", "a5", "a6", "a7", "r", "a9", "a10"]}
+    run_b = {"deep": ["a1", "a2", "r", "b4", "b5", "b6", "b7", "b8", "b9", "b10"]}
+    qrels = {"deep": {"a1": 0, "a2": 0}}
+    pq = compare(run_a, run_b, qrels, 10, n_resamples=50).per_query
+    row = pq.loc["deep"]
+    assert not row["scored"] and row["counted"]
+    # worst case for B: every hole A ranks higher is relevant; best case: every hole B ranks higher
+    assert row["diff_lo"] < 0 < row["diff_hi"]
+    # judged whole, the query is exact: r relevant, everything else not
+    full = {"deep": {d: int(d == "r") * 2 for d in dict.fromkeys(run_a["deep"] + run_b["deep"])}}
+    row = compare(run_a, run_b, full, 10, n_resamples=50).per_query.loc["deep"]
+    exact = (1 / math.log2(4)) - (1 / math.log2(9))        # DCG with the ideal DCG of one grade-2 = 2
+    assert row["diff_lo"] == pytest.approx(exact) and row["diff_hi"] == pytest.approx(exact)
+    # a query with nothing of its top 10 judged is not taken up and does not count
+    assert not compare(run_a, run_b, {"deep": {}}, 10, n_resamples=50).per_query.loc["deep", "counted"]
 
 
 def test_coverage_progress_counts_target_and_holes():
