@@ -1,13 +1,16 @@
 """How many judgements settle a comparison? Simulated annotators over complete relevance judgements.
 
-    .venv/bin/python bench/judging.py [--datasets memes xquad-ru] [--noise 0.1] [--seeds 1] [--step 0]
+    .venv/bin/python bench/judging.py [--datasets memes xquad-ru] [--noise 0.1] [--seeds 1] [--step 0] [--pairs ...]
 
 Datasets (complete qrels, so the true difference is known):
 - memes: data/demo/memes.csv; every `examples` query, its meme grade 2, every other meme 0.
 - xquad-ru: ../shared/data/xquad-ru (read-only, skipped when absent): each question's passage 2, others 0.
 
-Pairs of configurations: A = bundled e5-small dense; B = the same + BM25 (hybrid, RRF), and
-B = a deliberately degraded dense ranking (A's top 30 re-ranked with noise). The true
+Pairs of configurations: A = bundled e5-small dense; B = the same + BM25 (hybrid, RRF),
+B = a deliberately degraded dense ranking (A's top 30 re-ranked with noise), and B = A's top 10
+with the relevant document of every query that A ranks 4th–10th moved to 3rd, and one in ten
+of A's first places swapped with the second («выигрыш только глубже»: B wins, but nowhere in
+the top 2, the case that breaks verdicts resting on a model of the unjudged documents). The true
 difference is nDCG@10 B − A with the complete qrels (paired bootstrap, 95 %).
 
 Annotators answer from the complete qrels with a share of flipped grades (--noise: the grade
@@ -19,6 +22,9 @@ replaced by another of 0/1/2, the same answer for the same item in every strateg
 - random: the same pool (union of both top 10) in random order;
 - sample: bench/judging_sample.py, a statAP-style random sample of documents per query (--per-query
   judgements on average) with a Horvitz–Thompson estimate; settles when its interval excludes 0;
+- imputed: bench/judging_imputed.py, judges only the top 2 of both lists per query (and 5 % of the
+  rest) and imputes the other documents from grade rates instead of their worst case: a shortcut
+  measured and rejected (wrong verdicts on the «выигрыш только глубже» pair);
 - A only: only A's top 10 (what the Search page gives): shows what the usual metric says then.
 After every batch the comparison is core.evaluation.judging.compare on the labels so far; a strategy
 settles when its verdict has the true sign (95 % interval excluding 0). Printed per pair:
@@ -41,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import judging_imputed  # noqa: E402
 from judging_sample import design, estimate, sample_queue  # noqa: E402
 
 from core.corpora.records import load_demo, make_corpus  # noqa: E402
@@ -101,6 +108,21 @@ def runs_for(corpus, queries):
     return dense, {"e5 + BM25": hybrid, "e5 испорченный": degraded}
 
 
+def deep_only(run_a, truth):
+    """B that beats A only below rank 2 (see the module docstring); built from the complete qrels."""
+    rng = np.random.default_rng(3)
+    out = {}
+    for q, ranked in run_a.items():
+        ranked = list(ranked)
+        rel = [i for i, d in enumerate(ranked) if truth[q].get(d, 0) > 0]
+        if rel and rel[0] >= 3:
+            ranked.insert(2, ranked.pop(rel[0]))
+        elif rel and rel[0] == 0 and rng.random() < 0.1:
+            ranked[0], ranked[1] = ranked[1], ranked[0]
+        out[q] = ranked
+    return out
+
+
 def true_difference(run_a, run_b, truth):
     a = [ndcg_at_k(run_a[q], truth[q], K) for q in truth]
     b = [ndcg_at_k(run_b[q], truth[q], K) for q in truth]
@@ -137,6 +159,8 @@ def simulate(strategy, run_a, run_b, truth, grade, true_sign, step, seed, resamp
         random.Random(seed + 1).shuffle(order)
     elif strategy in ("pooling", "a_only"):
         order = pooled(run_a, run_b, queries, seed, a_only=strategy == "a_only")
+    elif strategy == "imputed":
+        order = judging_imputed.sweep(run_a, run_b, queries, K, seed)
     else:
         order = None
     dsg = design(run_a, run_b, K, queries=queries, seed=seed, per_query=per_query) if strategy == "sample" else None
@@ -159,6 +183,9 @@ def simulate(strategy, run_a, run_b, truth, grade, true_sign, step, seed, resamp
         if dsg is not None:
             last = estimate(dsg, labels, n_resamples=resamples, seed=seed)
             sign = last.sign
+        elif strategy == "imputed":
+            last = None
+            sign = judging_imputed.sign(judging_imputed.imputed_test(run_a, run_b, labels, K, resamples, seed))
         else:
             last = compare(run_a, run_b, labels, K, n_resamples=resamples, seed=seed)
             sign = last.verdict.sign
@@ -196,6 +223,7 @@ def main() -> None:
     ap.add_argument("--step", type=int, default=0, help="judgements per batch (0: pool/150, at least 10)")
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--strategies", nargs="+", default=["sample", "queue", "pooling", "random", "a_only"])
+    ap.add_argument("--pairs", nargs="+", default=None, help="only the pairs whose B name contains one of these")
     ap.add_argument("--per-query", type=float, default=4.0, help="judgements per query the sample asks for")
     args = ap.parse_args()
     for name in args.datasets:
@@ -205,9 +233,12 @@ def main() -> None:
         t0 = time.perf_counter()
         corpus, truth = memes() if name == "memes" else xquad()
         dense, others = runs_for(corpus, list(truth))
+        others["e5, выигрыш только глубже"] = deep_only(dense, truth)
         print(f"\n=== {name}: {len(truth)} queries, {len(corpus)} documents, noise {args.noise:.0%}, "
               f"k={K} (runs in {time.perf_counter() - t0:.0f} s)")
         for b_name, run_b in others.items():
+            if args.pairs and not any(p in b_name for p in args.pairs):
+                continue
             true = true_difference(dense, run_b, truth)
             true_sign = 1 if true["lo"] > 0 else -1 if true["hi"] < 0 else 0
             print(f"\nA = e5 dense, B = {b_name}: true nDCG@10 B − A = {true['mean_diff']:+.3f} "
