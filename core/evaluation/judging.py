@@ -89,6 +89,15 @@ def _bounds(a: Sequence[str], b: Sequence[str], grades: Mapping[str, int], k: in
     return out[0], out[1]
 
 
+def counts_in_verdict(a: Sequence[str], b: Sequence[str], grades: Mapping[str, int], k: int,
+                      min_grade: int = 1) -> bool:
+    """Does the verdict count this query: it has a relevant grade, or it was taken up (something of
+    the two top k judged) and is not finished. Never the relevant grade alone, or where the
+    relevant document sits would pick the queries (see _verdict)."""
+    top = dict.fromkeys(list(a)[:k] + list(b)[:k])
+    return has_relevant(grades, min_grade) or (any(d in grades for d in top) and any(d not in grades for d in top))
+
+
 def per_query(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, min_grade: int = 1) -> pd.DataFrame:
     """One row per query of ``qrels`` (qrels order): coverage and the usual and robust scores of
     both configurations. A query without a relevant judged document is not scored (every score
@@ -104,10 +113,7 @@ def per_query(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, min_grade: int 
         row = {"query": q, "judged_a": judged_at_k(a, grades, k), "judged_b": judged_at_k(b, grades, k),
                "holes_a": len(ha), "holes_b": len(hb), "holes": len(set(ha) | set(hb))}
         scored = has_relevant(grades, min_grade)
-        # counted by the verdict: scored, or taken up (something of its top k judged) and not finished;
-        # never "scored" alone, or where the relevant document sits would pick the queries (see _verdict)
-        touched = any(d in grades for d in dict.fromkeys(a[:k] + b[:k]))
-        counted = scored or (touched and bool(set(ha) | set(hb)))
+        counted = counts_in_verdict(a, b, grades, k, min_grade)
         nan = math.nan
         row.update({
             "ndcg_a": ndcg_at_k(a, grades, k) if scored else nan,
@@ -280,19 +286,8 @@ def _warning(ja: float, jb: float, k: int, a: str, b: str, holes_a, holes_b, pq:
             f"объединения топ-{k}: {display.count(n, 'документ', 'документа', 'документов')}.")
 
 
-
 def discount(rank: int | None, k: int) -> float:
     return 1.0 / math.log2(rank + 1) if rank is not None and rank <= k else 0.0
-
-
-
-
-
-
-
-
-
-
 
 
 def summary_frame(c: Comparison, names: Sequence[str] | None = None) -> pd.DataFrame:

@@ -9,8 +9,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from core.evaluation.judging import TARGET, Qrels, Run, discount, unjudged
-from core.evaluation.metrics import has_relevant
+from core.evaluation.judging import TARGET, Qrels, Run, counts_in_verdict, discount, unjudged
 
 STAGES = ("complete", "next", "rest")
 
@@ -76,8 +75,7 @@ def judging_queue(run_a: Run, run_b: Run, qrels: Qrels, k: int = 10, *, seed: in
         if not pool:
             continue
         impact = {d: abs(discount(rb.get(d), k) - discount(ra.get(d), k)) for d in pool}
-        # counted by the verdict already (as core.evaluation.judging.per_query): complete it first
-        counted = has_relevant(grades, min_grade) or len(pool) < len(dict.fromkeys(a + b))
+        counted = counts_in_verdict(a, b, grades, k, min_grade)     # already counted: complete it first
         for_target = _for_target(pool, ra, rb, impact, k, len(a), len(b), target, seed, q)
         qtie = _tiebreak(seed, q, "")
         for d in pool:
